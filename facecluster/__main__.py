@@ -1,0 +1,3 @@
+from facecluster.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""Roots -> the candidate photo files below them.
+
+Recursive, extensions matched case-insensitively (the content is checked
+later, when the file is decoded), hidden files and folders skipped unless
+asked for, `--exclude` globs, and symlinked folders followed at most once
+(a symlink loop is never walked twice).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from facecluster.errors import UsageProblem
+
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
+)
+
+
+@dataclass(frozen=True)
+class CrawlEntry:
+    path: str  # absolute, as reached (symlinks in it are kept, not resolved)
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class CrawlWarning:
+    path: str
+    reason: str
+
+
+def check_roots(roots: Sequence[str]) -> list[str]:
+    """Absolute roots; a missing root or a file given as a root is a usage problem."""
+    if not roots:
+        raise UsageProblem("name at least one folder to scan")
+    checked = []
+    for root in roots:
+        path = os.path.abspath(os.path.expanduser(root))
+        if not os.path.exists(path):
+            raise UsageProblem(f"folder not found: {root}")
+        if not os.path.isdir(path):
+            raise UsageProblem(f"not a folder: {root}")
+        checked.append(path)
+    return checked
+
+
+def crawl(
+    roots: Sequence[str],
+    include_hidden: bool = False,
+    exclude: Sequence[str] = (),
+    on_warning: Callable[[CrawlWarning], None] | None = None,
+) -> Iterator[CrawlEntry]:
+    """Yield every candidate photo under `roots`, each path once.
+
+    Example:
+        for entry in crawl(["/home/me/Pictures"], exclude=["*/Trash/*"]): ...
+    """
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    warn = on_warning or (lambda w: None)
+    for root in roots:
+        stack = [root]
+        while stack:
+            folder = stack.pop()
+            try:
+                st = os.stat(folder)
+            except OSError as e:
+                warn(CrawlWarning(folder, f"cannot open folder: {e.strerror}"))
+                continue
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue  # a symlink loop, or a folder reached twice
+            seen_dirs.add(key)
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                warn(CrawlWarning(folder, f"cannot list folder: {e.strerror}"))
+                continue
+            subfolders = []
+            for entry in entries:
+                if not include_hidden and entry.name.startswith("."):
+                    continue
+                if _excluded(entry.path, entry.name, exclude):
+                    continue
+                try:
+                    st = entry.stat()  # follows symlinks
+                except OSError as e:
+                    warn(CrawlWarning(entry.path, f"cannot read: {e.strerror}"))
+                    continue
+                if stat.S_ISDIR(st.st_mode):
+                    subfolders.append(entry.path)
+                elif stat.S_ISREG(st.st_mode):
+                    if os.path.splitext(entry.name)[1].lower() in PHOTO_EXTENSIONS and entry.path not in seen_files:
+                        seen_files.add(entry.path)
+                        yield CrawlEntry(entry.path, st.st_size, st.st_mtime_ns)
+            # Depth-first, in name order: reversed so the stack pops a..z.
+            stack.extend(reversed(subfolders))
+
+
+def _excluded(path: str, name: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatch(path, p) or fnmatch.fnmatch(name, p) for p in patterns)

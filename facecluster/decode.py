@@ -1,0 +1,201 @@
+"""File bytes -> the photo as a person sees it: an RGB array, upright, plus when it was taken.
+
+Content decides the format (Pillow sniffs it); the file name does not.
+Every failure is a `DecodeError` with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+
+from facecluster.errors import DecodeError
+
+# Decoding bigger than this buys nothing for faces and costs time: JPEG draft
+# mode decodes at 1/2, 1/4 or 1/8 scale to the smallest size at least this big.
+DEFAULT_MAX_SIDE = 2048
+# Refuse images above this many pixels before decoding them: a 20,000 x 20,000
+# image or a decompression bomb must be refused, not run the machine out of
+# memory. 200 MP is above any camera sensor sold today (150 MP).
+DEFAULT_MAX_PIXELS = 200_000_000
+
+_heif_registered = False
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """rgb: (h, w, 3) uint8, upright. width/height: the full displayed size.
+    scale: rgb's size divided by the full size (1.0, or less after draft/resizing)."""
+
+    rgb: npt.NDArray[np.uint8]
+    width: int
+    height: int
+    scale: float
+    format: str
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    taken: str  # ISO 8601 local time, as the camera wrote it
+    taken_source: str  # "exif", or "mtime" where the photo carries no date
+    camera: str | None
+
+
+def register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (iPhone photos) through pillow-heif, once."""
+    global _heif_registered
+    if not _heif_registered:
+        try:
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        except ImportError:  # optional at run time: HEIC files then fail with a clear reason
+            pass
+        _heif_registered = True
+
+
+def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode image bytes to an upright RGB array no larger than `max_side`.
+
+    Example:
+        photo = decode(Path("IMG_1234.jpg").read_bytes())
+    """
+    register_heif()
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or "unknown"
+            w, h = img.size
+            if w <= 0 or h <= 0:
+                raise DecodeError(f"{fmt} image with no pixels ({w}x{h})")
+            if w * h > max_pixels:
+                raise DecodeError(f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit")
+            orientation = _orientation(img)
+            if fmt == "JPEG":
+                img.draft("RGB", (max_side, max_side))
+            img.load()
+            img = _to_rgb(img)
+            # Turn it upright. Pillow's exif_transpose needs the EXIF it reads
+            # from the image; we already have the tag, so apply it directly.
+            if orientation in _TRANSPOSE:
+                img = img.transpose(_TRANSPOSE[orientation])
+            if max(img.size) > max_side:
+                img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            rgb = np.asarray(img, dtype=np.uint8)
+    except DecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise DecodeError("not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise DecodeError(f"refused as a decompression bomb: {e}") from None
+    except Image.DecompressionBombWarning as e:
+        raise DecodeError(f"refused as a decompression bomb: {e}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error) as e:
+        raise DecodeError(f"broken image data: {_short(e)}") from None
+    except MemoryError:
+        raise DecodeError("image too large to decode in memory") from None
+    full_w, full_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise DecodeError(f"unexpected pixel layout {rgb.shape}")
+    return Decoded(rgb=rgb, width=full_w, height=full_h, scale=rgb.shape[1] / full_w, format=fmt)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
+
+
+# EXIF orientation -> the transpose that makes the image upright.
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(img) -> int:
+    """EXIF orientation 1..8; anything unreadable counts as 1 (as displayed)."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+        value = int(value)
+    except Exception:  # a corrupt EXIF block must not lose the photo
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _to_rgb(img):
+    """Every mode to 8-bit RGB; transparency composited on white, 16-bit scaled down."""
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max() if arr.size else 0
+        # 16-bit data lives in 0..65535; plain 8-bit data in an "I" image is left alone.
+        divisor = 257.0 if top > 255 else 1.0
+        arr = np.clip(arr / divisor, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def photo_info(data: bytes, mtime: float) -> PhotoInfo:
+    """Date taken (EXIF DateTimeOriginal, else the file's mtime) and camera model."""
+    import exifread
+
+    # exifread reports "file has no EXIF" and the like through logging: not the user's concern.
+    logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    taken = camera = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
+        for key in ("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime"):
+            taken = _exif_date(tags.get(key))
+            if taken:
+                break
+        make = str(tags.get("Image Make", "")).strip().strip("\x00")
+        model = str(tags.get("Image Model", "")).strip().strip("\x00")
+        if model:
+            camera = model if (not make or model.lower().startswith(make.split()[0].lower())) else f"{make} {model}"
+    except Exception:  # exifread on a corrupt block raises anything; the photo still counts
+        pass
+    if taken is None:
+        return PhotoInfo(datetime.fromtimestamp(mtime).isoformat(timespec="seconds"), "mtime", camera or None)
+    return PhotoInfo(taken, "exif", camera or None)
+
+
+def _exif_date(tag) -> str | None:
+    if tag is None:
+        return None
+    text = str(tag).strip().strip("\x00")
+    for fmt in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y:%m:%d %H:%M"):
+        try:
+            parsed = datetime.strptime(text[:19], fmt)
+        except ValueError:
+            continue
+        if parsed.year < 1826:  # zeros and junk dates ("0000:00:00") are not dates
+            return None
+        return parsed.isoformat(timespec="seconds")
+    return None

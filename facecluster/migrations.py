@@ -1,0 +1,72 @@
+"""The schema, built only by these numbered, append-only migrations.
+
+Never edit or reorder a migration that has shipped: add a new one. The store
+applies pending migrations when it opens, and refuses a database that has
+migrations this version does not know (it was made by a newer facecluster).
+docs/schema.md describes every table and column.
+"""
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("facecluster")
+
+
+@migrations()
+def m001_photos_faces(db: Database) -> None:
+    db["photos"].create(
+        {
+            "id": int,
+            "path": str,
+            "size": int,
+            "mtime_ns": int,
+            "sha256": str,
+            "width": int,
+            "height": int,
+            "taken": str,
+            "taken_source": str,
+            "camera": str,
+            "status": str,
+            "error": str,
+            "added_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"path", "size", "mtime_ns", "status"},
+    )
+    db["photos"].create_index(["path"], unique=True)
+    db["photos"].create_index(["sha256"])
+
+    db["models"].create(
+        {"name": str, "fingerprint": str, "dim": int, "licence": str, "first_used": str},
+        pk="name",
+    )
+
+    # One row per (photo, model pack) that has been scanned, faces or not:
+    # this is what makes "scanned with this pack" a fact rather than a guess.
+    db["photo_scans"].create(
+        {"photo_id": int, "model": str, "faces": int, "scanned_at": str},
+        pk=("photo_id", "model"),
+        foreign_keys=[("photo_id", "photos", "id"), ("model", "models", "name")],
+    )
+
+    db["faces"].create(
+        {
+            "id": int,
+            "photo_id": int,
+            "model": str,
+            "x": float,
+            "y": float,
+            "w": float,
+            "h": float,
+            "landmarks": str,
+            "score": float,
+            "size": float,
+            "embedding": bytes,
+            "thumb": bytes,
+        },
+        pk="id",
+        foreign_keys=[("photo_id", "photos", "id"), ("model", "models", "name")],
+        not_null={"photo_id", "model", "embedding"},
+    )
+    db["faces"].create_index(["photo_id"])
+    db["faces"].create_index(["model"])
