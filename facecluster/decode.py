@@ -69,6 +69,9 @@ def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFA
         photo = decode(Path("IMG_1234.jpg").read_bytes())
     """
     register_heif()
+    # Our own limit (below, with the image's size in the message) replaces
+    # Pillow's global one, which would fire first with a vaguer message.
+    Image.MAX_IMAGE_PIXELS = None
     if not data:
         raise DecodeError("empty file (0 bytes)")
     try:

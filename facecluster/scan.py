@@ -148,7 +148,7 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
                     raise ModelError(result.fatal)
                 writer.add(result)
                 state.done += 1
-                state.faces = summary.faces
+                state.faces += len(result.faces)
                 report(state)
         except KeyboardInterrupt:
             writer.flush()

@@ -8,7 +8,9 @@ machine without network.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,9 @@ def _fetch(name: str, folder: Path) -> Path:
     try:
         from insightface.utils.storage import ensure_available
 
-        return Path(ensure_available("models", name, root=str(insightface_root())))
+        # insightface prints its download chatter to stdout, which is for results.
+        with contextlib.redirect_stdout(sys.stderr):
+            return Path(ensure_available("models", name, root=str(insightface_root())))
     except Exception as e:  # a failed download surfaces as many exception types
         raise ModelError(
             f"model pack {name!r} is not installed and could not be downloaded ({type(e).__name__}); "

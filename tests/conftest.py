@@ -1,0 +1,90 @@
+"""Shared fixtures: a real database file, real faces, generated bad files."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facecluster.store import Store
+
+FACEDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Store:
+    s = Store(db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real portrait (Eileen Collins) that ships inside scikit-image: one face."""
+    skimage_data = pytest.importorskip("skimage.data")
+    return skimage_data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def t1_path() -> Path:
+    """insightface's t1.jpg, six faces, shipped inside the insightface wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("insightface is not installed, so its t1.jpg sample is absent")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "images" / "t1.jpg"
+    if not path.is_file():
+        pytest.skip(f"insightface's sample photo {path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def t1(t1_path: Path) -> np.ndarray:
+    return np.asarray(Image.open(t1_path).convert("RGB"))
+
+
+def jpeg_bytes(rgb: np.ndarray, exif: bytes | None = None, **kwargs) -> bytes:
+    out = io.BytesIO()
+    img = Image.fromarray(rgb)
+    if exif is not None:
+        kwargs["exif"] = exif
+    img.save(out, "JPEG", quality=92, **kwargs)
+    return out.getvalue()
+
+
+@pytest.fixture
+def photo_folder(tmp_path: Path, astronaut: np.ndarray, t1_path: Path) -> Path:
+    """Two real photos (7 faces) and three bad files."""
+    folder = tmp_path / "photos"
+    (folder / "trip").mkdir(parents=True)
+    (folder / "astronaut.jpg").write_bytes(jpeg_bytes(astronaut))
+    (folder / "trip" / "group.jpg").write_bytes(t1_path.read_bytes())
+    good = (folder / "astronaut.jpg").read_bytes()
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "notes.jpg").write_text("this is not a photo\n")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def facedata() -> Path:
+    if not FACEDATA.is_dir():
+        pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
+    return FACEDATA
+
+
+def set_mtime(path: Path, seconds: float) -> None:
+    os.utime(path, (seconds, seconds))
+
+# Rich wraps at 80 columns when output is not a terminal; test output should not wrap.
+os.environ.setdefault("COLUMNS", "200")

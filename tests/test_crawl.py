@@ -1,0 +1,76 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from facecluster.crawl import check_roots, crawl
+from facecluster.errors import UsageProblem
+
+
+def touch(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def names(entries, root):
+    return sorted(os.path.relpath(e.path, root) for e in entries)
+
+
+def test_extensions_any_case_and_recursion(tmp_path):
+    for name in ["a.jpg", "b.JPEG", "sub/c.Png", "sub/deeper/d.heic", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "notes.txt", "raw.cr2"]:
+        touch(tmp_path / name)
+    assert names(crawl([str(tmp_path)]), tmp_path) == [
+        "a.jpg", "b.JPEG", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "sub/c.Png", "sub/deeper/d.heic",
+    ]
+
+
+def test_hidden_skipped_unless_asked(tmp_path):
+    touch(tmp_path / ".hidden.jpg")
+    touch(tmp_path / ".thumbnails" / "x.jpg")
+    touch(tmp_path / "seen.jpg")
+    assert names(crawl([str(tmp_path)]), tmp_path) == ["seen.jpg"]
+    assert names(crawl([str(tmp_path)], include_hidden=True), tmp_path) == [".hidden.jpg", ".thumbnails/x.jpg", "seen.jpg"]
+
+
+def test_exclude_globs(tmp_path):
+    touch(tmp_path / "Trash" / "a.jpg")
+    touch(tmp_path / "keep" / "b.jpg")
+    touch(tmp_path / "keep" / "b.tmp.jpg")
+    got = names(crawl([str(tmp_path)], exclude=["*/Trash", "*.tmp.jpg"]), tmp_path)
+    assert got == ["keep/b.jpg"]
+
+
+def test_symlink_loop_walked_once(tmp_path):
+    touch(tmp_path / "a" / "photo.jpg")
+    os.symlink(tmp_path / "a", tmp_path / "a" / "loop")
+    os.symlink(tmp_path, tmp_path / "a" / "up")
+    assert names(crawl([str(tmp_path)]), tmp_path) == ["a/photo.jpg"]
+
+
+def test_overlapping_roots_yield_each_file_once(tmp_path):
+    touch(tmp_path / "sub" / "photo.jpg")
+    assert len(list(crawl([str(tmp_path), str(tmp_path / "sub")]))) == 1
+
+
+def test_unreadable_folder_is_a_warning(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every folder, so permissions cannot be tested")
+    locked = tmp_path / "locked"
+    touch(locked / "a.jpg")
+    locked.chmod(0)
+    warnings = []
+    try:
+        assert list(crawl([str(tmp_path)], on_warning=warnings.append)) == []
+    finally:
+        locked.chmod(0o755)
+    assert warnings and "cannot" in warnings[0].reason
+
+
+def test_roots_checked(tmp_path):
+    touch(tmp_path / "file.jpg")
+    with pytest.raises(UsageProblem, match="folder not found"):
+        check_roots([str(tmp_path / "nope")])
+    with pytest.raises(UsageProblem, match="not a folder"):
+        check_roots([str(tmp_path / "file.jpg")])
+    assert check_roots([str(tmp_path)]) == [str(tmp_path)]
