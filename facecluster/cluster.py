@@ -154,6 +154,34 @@ def hdbscan_labels(
     return model.fit(graph).labels_.astype(np.int64)
 
 
+def split_merged(
+    labels: Labels, x: npt.NDArray[np.float32], min_cluster_size: int = 5, min_samples: int = 3,
+    coverage: float = 0.8,
+) -> Labels:
+    """Look again inside each cluster for two people merged into one.
+
+    Look-alikes (siblings, Angelina Jolie and Megan Fox) can sit in one branch
+    of the global hierarchy that HDBSCAN keeps whole. Clustered on their own,
+    with core distances from their own neighbourhood, they separate. A split is
+    kept only when the parts are real groups covering `coverage` of the
+    members; the rest of the members become noise. Measured on celebrity17:
+    BCubed F 0.967 -> 0.982, no change on the other sets (docs/quality.md).
+    """
+    out = np.full(len(labels), -1, np.int64)
+    next_label = 0
+    for label in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == label)
+        inner = hdbscan_labels(x[members], min_cluster_size, min_samples) if len(members) >= 2 * min_cluster_size else None
+        if inner is not None and inner.max() >= 1 and (inner >= 0).mean() > coverage:
+            for c in range(int(inner.max()) + 1):
+                out[members[inner == c]] = next_label
+                next_label += 1
+        else:
+            out[members] = next_label
+            next_label += 1
+    return out
+
+
 def agglomerative_labels(x: npt.NDArray[np.float32], threshold: float, min_cluster_size: int = 2, k: int = 15) -> Labels:
     """Average-linkage agglomerative clustering, Euclidean, cut at `threshold`.
 
@@ -229,3 +257,63 @@ def match_groups(old: dict[int, set[int]], new: list[set[int]]) -> dict[int, int
             result[index] = number
             taken_old.add(number)
     return result
+
+
+def vote_join(
+    x: npt.NDArray[np.float32],
+    photos: npt.NDArray[np.int64],
+    ref_x: npt.NDArray[np.float32],
+    ref_person: npt.NDArray[np.int64],
+    ref_photos: npt.NDArray[np.int64],
+    threshold: float,
+    k: int = 5,
+    refused: set[tuple[int, int]] | None = None,
+    block: int = 2048,
+) -> npt.NDArray[np.int64]:
+    """Which known person each face joins, by a nearest-neighbour vote; -1 for none.
+
+    Among a face's k nearest known faces, those closer than `threshold` vote for
+    their person. The winner needs more than half of those votes. A face never
+    joins a person refused for it (`refused` holds (row, person) pairs), nor a
+    person already in its photo; of two faces in one photo voting for the same
+    person, only the nearer joins.
+    """
+    n = len(x)
+    out = np.full(n, -1, np.int64)
+    if n == 0 or len(ref_x) == 0:
+        return out
+    refused = refused or set()
+    k = min(k, len(ref_x))
+    in_photo: dict[int, set[int]] = {}
+    for person, photo in zip(ref_person.tolist(), ref_photos.tolist()):
+        in_photo.setdefault(photo, set()).add(person)
+    best_distance = np.full(n, np.inf)
+    for start in range(0, n, block):
+        sim = x[start : start + block] @ ref_x.T
+        top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.argsort(-sim, axis=1)[:, :k]
+        dist = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(sim, top, axis=1), 0.0))
+        for row in range(len(top)):
+            close = dist[row] <= threshold
+            if not close.any():
+                continue
+            i = start + row
+            votes: dict[int, list[float]] = {}
+            for ref, d in zip(top[row][close], dist[row][close]):
+                votes.setdefault(int(ref_person[ref]), []).append(float(d))
+            winner, ds = min(votes.items(), key=lambda kv: (-len(kv[1]), min(kv[1])))
+            if 2 * len(ds) <= int(close.sum()):
+                continue
+            if (i, winner) in refused or winner in in_photo.get(int(photos[i]), ()):
+                continue
+            out[i], best_distance[i] = winner, min(ds)
+    # One face per person per photo: the nearest wins.
+    chosen: dict[tuple[int, int], int] = {}
+    for i in np.flatnonzero(out >= 0):
+        key = (int(photos[i]), int(out[i]))
+        if key not in chosen or best_distance[i] < best_distance[chosen[key]]:
+            if key in chosen:
+                out[chosen[key]] = -1
+            chosen[key] = int(i)
+        else:
+            out[i] = -1
+    return out

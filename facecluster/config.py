@@ -17,6 +17,14 @@ THUMB_SIZE = 128  # stored face thumbnail, pixels a side
 BATCH_PHOTOS = 64  # photos per database transaction while scanning
 LOCK_WAIT_SECONDS = 10.0  # how long a second writer waits for the first
 
+# Group defaults. Evidence: docs/quality.md (benchmarks/quality.py on ../shared/facedata).
+MIN_GROUP_FACES = 5  # HDBSCAN min_cluster_size: the smallest group
+HDBSCAN_MIN_SAMPLES = 3
+AGGLOMERATIVE_THRESHOLD = 1.0  # average-linkage cut, Euclidean distance of unit vectors
+MIN_CLUSTER_FACE_PIXELS = 24  # quality gate: shorter box side
+MIN_CLUSTER_SCORE = 0.7  # quality gate: detection score
+JOIN_DISTANCE = 0.95  # a new face joins a named person's nearest faces within this distance
+
 
 def data_dir() -> Path:
     """The platform's per-user data folder for facecluster."""

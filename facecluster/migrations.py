@@ -70,3 +70,31 @@ def m001_photos_faces(db: Database) -> None:
     )
     db["faces"].create_index(["photo_id"])
     db["faces"].create_index(["model"])
+
+
+@migrations()
+def m002_people(db: Database) -> None:
+    # AUTOINCREMENT so that a group number, once shown to the user, is never
+    # given to another group, even after the group is merged away or deleted.
+    db.execute(
+        """
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            model TEXT NOT NULL REFERENCES models(name),
+            name TEXT,
+            ignored INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX people_model_name ON people (model, name) WHERE name IS NOT NULL")
+    db.execute("ALTER TABLE faces ADD COLUMN person_id INTEGER REFERENCES people(id)")
+    db.execute("ALTER TABLE faces ADD COLUMN assigned TEXT")
+    db["faces"].create_index(["person_id"])
+    # "This face is not this person": kept so the face never rejoins by itself.
+    db["face_rejections"].create(
+        {"face_id": int, "person_id": int, "created_at": str},
+        pk=("face_id", "person_id"),
+        foreign_keys=[("face_id", "faces", "id"), ("person_id", "people", "id")],
+    )

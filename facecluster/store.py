@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlite_utils import Database
 
+from facecluster import config
 from facecluster.errors import StoreBusy, StoreError
 from facecluster.migrations import migrations
 from facecluster.records import Face, PhotoFacts
@@ -137,7 +138,7 @@ class Store:
     # ---- locking -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self, command: str, wait: float = 10.0) -> Iterator[None]:
+    def writer(self, command: str, wait: float = config.LOCK_WAIT_SECONDS) -> Iterator[None]:
         """Hold the database's writer lock for one command (scan, group, ...)."""
         if fcntl is None:
             yield
@@ -315,6 +316,9 @@ class Store:
 
     def _forget_faces(self, photo_id: int) -> None:
         """The file's content changed: every pack's faces of it are stale."""
+        self.db.execute(
+            "DELETE FROM face_rejections WHERE face_id IN (SELECT id FROM faces WHERE photo_id = ?)", [photo_id]
+        )
         self.db.execute("DELETE FROM faces WHERE photo_id = ?", [photo_id])
         self.db.execute("DELETE FROM photo_scans WHERE photo_id = ?", [photo_id])
 
@@ -323,6 +327,9 @@ class Store:
         with self.db.atomic():
             for chunk in _chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
+                self.db.execute(
+                    f"DELETE FROM face_rejections WHERE face_id IN (SELECT id FROM faces WHERE photo_id IN ({marks}))", chunk
+                )
                 self.db.execute(f"DELETE FROM faces WHERE photo_id IN ({marks})", chunk)
                 self.db.execute(f"DELETE FROM photo_scans WHERE photo_id IN ({marks})", chunk)
                 self.db.execute(f"DELETE FROM photos WHERE id IN ({marks})", chunk)
@@ -371,6 +378,199 @@ class Store:
     def thumb(self, face_id: int) -> bytes | None:
         row = self.db.execute("SELECT thumb FROM faces WHERE id = ?", [face_id]).fetchone()
         return row[0] if row else None
+
+
+    # ---- people ------------------------------------------------------------------
+
+    def grouping_inputs(self, model: str) -> "GroupingInputs":
+        """Everything `group` needs about one pack's faces, as arrays."""
+        rows = self.db.execute(
+            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding FROM faces "
+            "WHERE model = ? ORDER BY id",
+            [model],
+        ).fetchall()
+        people = {p.id: p for p in self.people_rows(model)}
+        rejections = set(self.db.execute(
+            "SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model = ?",
+            [model],
+        ).fetchall())
+        if not rows:
+            empty = np.zeros(0, np.int64)
+            return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections)
+        ids, photos, sizes, scores, persons, blobs = zip(*rows)
+        return GroupingInputs(
+            face_ids=np.array(ids, np.int64),
+            photo_ids=np.array(photos, np.int64),
+            sizes=np.array(sizes, np.float64),
+            scores=np.array(scores, np.float64),
+            person_ids=np.array(persons, np.int64),
+            embeddings=np.stack([blob_to_embedding(b) for b in blobs]),
+            people=people,
+            rejections=rejections,
+        )
+
+    def people_rows(self, model: str | None = None) -> list["PersonRow"]:
+        sql = "SELECT id, model, name, ignored FROM people"
+        rows = self.db.execute(sql + (" WHERE model = ?" if model else "") + " ORDER BY id", [model] if model else [])
+        return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def create_people(self, model: str, count: int) -> list[int]:
+        stamp = now()
+        return [
+            int(self.db.execute(
+                "INSERT INTO people (model, name, ignored, created_at, updated_at) VALUES (?, NULL, 0, ?, ?)",
+                [model, stamp, stamp],
+            ).lastrowid)
+            for _ in range(count)
+        ]
+
+    def delete_people(self, person_ids: Iterable[int]) -> None:
+        for chunk in _chunks(list(person_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"UPDATE faces SET person_id = NULL, assigned = NULL WHERE person_id IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM face_rejections WHERE person_id IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM people WHERE id IN ({marks})", chunk)
+
+    def assign_faces(self, assignments: Iterable[tuple[int | None, str | None, int]]) -> None:
+        """(person_id or None, how, face_id) rows: who each face belongs to, and why."""
+        self.db.conn.executemany("UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?", list(assignments))
+
+    def find_people(self, target: str) -> list["PersonRow"]:
+        """People matching a number, or a name (exact, else case-insensitive)."""
+        text = target.strip()
+        select = "SELECT id, model, name, ignored FROM people WHERE "
+        if text.isdigit():
+            rows = self.db.execute(select + "id = ?", [int(text)]).fetchall()
+        else:
+            rows = self.db.execute(select + "name = ?", [text]).fetchall() or self.db.execute(
+                select + "lower(name) = lower(?)", [text]
+            ).fetchall()
+        return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+    def person_named(self, model: str, name: str) -> "PersonRow | None":
+        row = self.db.execute(
+            "SELECT id, model, name, ignored FROM people WHERE model = ? AND name = ?", [model, name]
+        ).fetchone()
+        return PersonRow(row[0], row[1], row[2], bool(row[3])) if row else None
+
+    def set_person(self, person_id: int, *, name: str | None | object = ..., ignored: bool | None = None) -> None:
+        if name is not ...:
+            self.db.execute("UPDATE people SET name = ?, updated_at = ? WHERE id = ?", [name, now(), person_id])
+        if ignored is not None:
+            self.db.execute("UPDATE people SET ignored = ?, updated_at = ? WHERE id = ?", [int(ignored), now(), person_id])
+
+    def merge_person(self, source: int, target: int) -> int:
+        """Move every face of `source` to `target`, then drop `source`. Returns faces moved."""
+        moved = self.db.execute(
+            "UPDATE faces SET person_id = ?, assigned = 'user' WHERE person_id = ?", [target, source]
+        ).rowcount
+        self.db.execute(
+            "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) "
+            "SELECT face_id, ?, created_at FROM face_rejections WHERE person_id = ?",
+            [target, source],
+        )
+        self.db.execute("DELETE FROM face_rejections WHERE person_id = ?", [source])
+        self.db.execute("DELETE FROM people WHERE id = ?", [source])
+        return moved
+
+    def lock_person_faces(self, person_id: int) -> None:
+        """Faces of a person the user named or ignored are the user's decision now."""
+        self.db.execute("UPDATE faces SET assigned = 'user' WHERE person_id = ? AND assigned = 'cluster'", [person_id])
+
+    def reject_faces(self, face_ids: Iterable[int]) -> list[tuple[int, int | None]]:
+        """Take faces out of their person for good. Returns (face_id, former person) per face found."""
+        done = []
+        for face_id in face_ids:
+            row = self.db.execute("SELECT person_id FROM faces WHERE id = ?", [face_id]).fetchone()
+            if row is None:
+                continue
+            if row[0] is not None:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) VALUES (?, ?, ?)",
+                    [face_id, row[0], now()],
+                )
+            self.db.execute("UPDATE faces SET person_id = NULL, assigned = 'removed' WHERE id = ?", [face_id])
+            done.append((face_id, row[0]))
+        return done
+
+    def people_summaries(self, model: str | None = None) -> list["PersonSummary"]:
+        where = "WHERE p.model = ?" if model else ""
+        rows = self.db.execute(
+            f"""
+            SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
+                   min(ph.taken), max(ph.taken),
+                   (SELECT ph2.path FROM faces f2 JOIN photos ph2 ON ph2.id = f2.photo_id
+                    WHERE f2.person_id = p.id ORDER BY f2.score * f2.size DESC LIMIT 1)
+            FROM people p
+            LEFT JOIN faces f ON f.person_id = p.id
+            LEFT JOIN photos ph ON ph.id = f.photo_id
+            {where}
+            GROUP BY p.id
+            """,
+            [model] if model else [],
+        ).fetchall()
+        return [
+            PersonSummary(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], from_db_path(r[8]) if r[8] is not None else None)
+            for r in rows
+        ]
+
+    def unclustered_count(self, model: str | None = None) -> int:
+        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
+        return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
+
+    def person_faces(self, person_id: int) -> list["PersonFace"]:
+        rows = self.db.execute(
+            "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score, f.assigned FROM faces f "
+            "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? ORDER BY p.taken, p.path, f.id",
+            [person_id],
+        )
+        return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
+
+    def models_with_faces(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM faces ORDER BY model")]
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: int
+    model: str
+    name: str | None
+    ignored: bool
+
+
+@dataclass(frozen=True)
+class PersonSummary:
+    id: int
+    model: str
+    name: str | None
+    ignored: bool
+    faces: int
+    photos: int
+    first_taken: str | None
+    last_taken: str | None
+    sample_path: str | None
+
+
+@dataclass(frozen=True)
+class PersonFace:
+    face_id: int
+    path: str
+    taken: str | None
+    box: tuple[float, float, float, float]
+    score: float
+    assigned: str | None
+
+
+@dataclass
+class GroupingInputs:
+    face_ids: npt.NDArray[np.int64]
+    photo_ids: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.float64]
+    scores: npt.NDArray[np.float64]
+    person_ids: npt.NDArray[np.int64]  # -1: no person
+    embeddings: npt.NDArray[np.float32]
+    people: dict[int, PersonRow]
+    rejections: set[tuple[int, int]]
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

@@ -16,8 +16,9 @@ STRIDES = (8, 16, 32)
 class YuNetDetector(Detector):
     """YuNet at a chosen input size.
 
-    The image is resized so that its longer side is `input_size`, and padded
-    to a multiple of 32; the graph's fixed 640x640 input is made dynamic at load.
+    The image is resized (down or up) so that its longer side is `input_size`,
+    and padded to a multiple of 32; the graph's fixed 640x640 input is made
+    dynamic at load.
     """
 
     def __init__(
@@ -48,9 +49,12 @@ class YuNetDetector(Detector):
         import cv2
 
         h, w = rgb.shape[:2]
-        scale = min(1.0, self.input_size / max(h, w))
-        if scale < 1.0:
-            resized = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        # Small photos are enlarged too: YuNet's landmarks are markedly better on
+        # bigger faces (celeb5, median 238x300 px: BCubed F 0.932 -> 0.983).
+        scale = self.input_size / max(h, w)
+        if scale != 1.0:
+            interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+            resized = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interpolation)
         else:
             resized = rgb
         rh, rw = resized.shape[:2]
