@@ -6,6 +6,7 @@ Results go to stdout, progress and messages to stderr.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,17 @@ from rich.table import Table
 from facecluster import __version__, config
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
+from facecluster.people import (
+    GroupOptions,
+    GroupSummary,
+    group,
+    ignore_person,
+    list_people,
+    name_person,
+    remove_faces,
+    show_person,
+    unclustered,
+)
 from facecluster.scan import ScanInterrupted, ScanOptions, ScanProgress, ScanSummary, scan
 from facecluster.store import Store
 
@@ -67,7 +79,9 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
 
 def open_store(ctx: click.Context) -> Store:
-    return Store(ctx.find_root().obj)
+    store = Store(ctx.find_root().obj)
+    ctx.call_on_close(store.close)  # the last connection out checkpoints the WAL
+    return store
 
 
 @cli.command(name="scan")
@@ -171,6 +185,190 @@ def render_scan(s: ScanSummary) -> None:
             out.print(f"  {escape(_printable(path))}")
         if len(s.missing) > 20:
             out.print(f"  … and {len(s.missing) - 20} more")
+
+
+@cli.command(name="group")
+@click.option("--model", default="sface", show_default=True, help="Which pack's faces to group.")
+@click.option("--method", type=click.Choice(["hdbscan", "agglomerative"]), default="hdbscan", show_default=True)
+@click.option("--min-faces", type=int, default=config.MIN_GROUP_FACES, show_default=True, help="Smallest group.")
+@click.option("--min-samples", type=int, default=config.HDBSCAN_MIN_SAMPLES, show_default=True, help="HDBSCAN min_samples.")
+@click.option("--threshold", type=float, default=config.AGGLOMERATIVE_THRESHOLD, show_default=True,
+              help="Agglomerative: average-linkage distance cut.")
+@click.option("--min-size", type=float, default=config.MIN_CLUSTER_FACE_PIXELS, show_default=True,
+              help="Quality gate: faces smaller than this (pixels) stay unclustered.")
+@click.option("--min-score", type=float, default=config.MIN_CLUSTER_SCORE, show_default=True,
+              help="Quality gate: faces with a lower detection score stay unclustered.")
+@click.option("--join-distance", type=float, default=config.JOIN_DISTANCE, show_default=True,
+              help="New faces this close to a named person's faces join that person.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.pass_context
+def group_command(ctx, model, method, min_faces, min_samples, threshold, min_size, min_score, join_distance, quiet):
+    """Cluster the scanned faces into people.
+
+    Named and ignored people keep their faces; new faces that look like a
+    named person join that person; other groups keep their numbers where
+    their members mostly stayed the same.
+
+    Example:
+
+        facecluster group
+    """
+    options = GroupOptions(
+        model=model, method=method, min_faces=min_faces, min_samples=min_samples, threshold=threshold,
+        min_face_size=min_size, min_score=min_score, join_distance=join_distance,
+    )
+    store = open_store(ctx)
+    summary = group(store, options, progress=None if quiet else (lambda message: err.print(message)))
+    render_group(summary)
+
+
+def render_group(s: GroupSummary) -> None:
+    out.print(
+        f"Grouped {s.faces} faces in {s.seconds:.1f} s: {s.groups} groups ({s.new_groups} new, "
+        f"{s.kept_groups} kept their numbers), {s.named} named people."
+    )
+    for name, count in sorted(s.joined.items(), key=lambda kv: -kv[1]):
+        out.print(f"  {count} new faces joined {escape(name)}")
+    out.print(
+        f"{s.below_quality + s.noise} faces unclustered: {s.below_quality} below the quality gate, "
+        f"{s.noise} fit no group."
+    )
+
+
+@cli.command(name="people")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--all", "include_ignored", is_flag=True, help="Include ignored groups.")
+@click.pass_context
+def people_command(ctx, as_json, include_ignored):
+    """List the people and groups found.
+
+    Named people first, then unnamed groups by size. Ignored groups are
+    hidden unless --all.
+
+    Example:
+
+        facecluster people --json
+    """
+    store = open_store(ctx)
+    rows = list_people(store, include_ignored=include_ignored)
+    if as_json:
+        click.echo(json.dumps([
+            {"id": p.id, "name": p.name, "faces": p.faces, "photos": p.photos, "ignored": p.ignored,
+             "first": p.first_taken, "last": p.last_taken}
+            for p in rows
+        ], ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} people and groups", title_justify="left")
+    for column in ("id", "name", "faces", "photos", "first", "last", "sample"):
+        table.add_column(column, overflow="fold", justify="right" if column in ("id", "faces", "photos") else "left")
+    for p in rows:
+        label = escape(p.name) if p.name else "[dim](unnamed)[/dim]"
+        if p.ignored:
+            label += " [dim](ignored)[/dim]"
+        table.add_row(
+            str(p.id), label, str(p.faces), str(p.photos), (p.first_taken or "")[:10], (p.last_taken or "")[:10],
+            escape(_printable(p.sample_path or "")),
+        )
+    out.print(table)
+    out.print(f"{unclustered(store)} faces are not in any group.")
+
+
+cli.add_command(people_command, name="list")
+
+
+@cli.command(name="name")
+@click.argument("target")
+@click.argument("name", required=False)
+@click.option("--unset", is_flag=True, help="Remove the name: the person becomes an unnamed group again.")
+@click.pass_context
+def name_command(ctx, target, name, unset):
+    """Name group TARGET (a number, or a person's current name).
+
+    Naming a second group with a name already taken merges it into that
+    person. Renaming a person renames it everywhere.
+
+    Example:
+
+        facecluster name 12 "Alice"
+    """
+    if unset == (name is not None):
+        raise click.UsageError("give a NAME, or --unset to remove the name")
+    store = open_store(ctx)
+    result = name_person(store, target, None if unset else name)
+    if result.merged_from is not None:
+        out.print(f"Merged group {result.merged_from} into {escape(result.name)} (#{result.person_id}): "
+                  f"{result.faces_moved} faces moved.")
+    elif result.name is None:
+        out.print(f"Group {result.person_id} has no name now (was {escape(result.previous_name or '-')}).")
+    elif result.previous_name and result.previous_name != result.name:
+        out.print(f"Renamed {escape(result.previous_name)} to {escape(result.name)} (#{result.person_id}).")
+    else:
+        out.print(f"Group {result.person_id} is {escape(result.name)}.")
+
+
+@cli.command(name="show")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_context
+def show_command(ctx, target, as_json):
+    """Show the photos of one person or group: path, date and face box.
+
+    Example:
+
+        facecluster show Alice
+    """
+    store = open_store(ctx)
+    person, faces = show_person(store, target)
+    if as_json:
+        click.echo(json.dumps({
+            "id": person.id, "name": person.name, "ignored": person.ignored,
+            "faces": [{"face_id": f.face_id, "photo": f.path, "taken": f.taken, "bbox": [round(v, 1) for v in f.box]}
+                      for f in faces],
+        }, ensure_ascii=False, indent=2))
+        return
+    title = f"{escape(person.name) if person.name else 'Unnamed group'} (#{person.id}): {len(faces)} faces"
+    table = Table(title=title, title_justify="left")
+    for column in ("face", "photo", "taken", "box (x, y, w, h)"):
+        table.add_column(column, overflow="fold")
+    for f in faces:
+        table.add_row(str(f.face_id), escape(_printable(f.path)), (f.taken or "")[:19],
+                      ", ".join(f"{v:.0f}" for v in f.box))
+    out.print(table)
+
+
+@cli.command(name="ignore")
+@click.argument("target")
+@click.option("--undo", is_flag=True, help="Bring an ignored group back.")
+@click.pass_context
+def ignore_command(ctx, target, undo):
+    """Hide group TARGET (strangers): its faces are never offered again.
+
+    Example:
+
+        facecluster ignore 7
+    """
+    store = open_store(ctx)
+    person = ignore_person(store, target, undo=undo)
+    out.print(f"Group {person.id} is {'ignored' if person.ignored else 'shown again'}.")
+
+
+@cli.command(name="remove")
+@click.argument("face_ids", nargs=-1, required=True, type=int)
+@click.pass_context
+def remove_command(ctx, face_ids):
+    """Take faces out of their person: "this face is not this person".
+
+    A removed face never rejoins that person by itself. Face ids are shown
+    by `facecluster show`.
+
+    Example:
+
+        facecluster remove 1234 1240
+    """
+    store = open_store(ctx)
+    done = remove_faces(store, list(face_ids))
+    for face_id, person in done:
+        out.print(f"Face {face_id} removed from {'#' + str(person) if person is not None else 'no group'}.")
 
 
 def _printable(path: str) -> str:

@@ -23,7 +23,7 @@ HDBSCAN_MIN_SAMPLES = 3
 AGGLOMERATIVE_THRESHOLD = 1.0  # average-linkage cut, Euclidean distance of unit vectors
 MIN_CLUSTER_FACE_PIXELS = 24  # quality gate: shorter box side
 MIN_CLUSTER_SCORE = 0.7  # quality gate: detection score
-JOIN_DISTANCE = 0.95  # a new face joins a named person's nearest faces within this distance
+JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this close (benchmarks/join_distance.py)
 
 
 def data_dir() -> Path:

@@ -1,0 +1,61 @@
+"""How close must a new face be to a named person's faces to join them?
+
+For every scored face of the labelled sets (the largest face of each photo),
+take its nearest other scored faces and ask: within distance T, how often is
+the nearest one the same person (precision), and how many faces have one
+(reach)? Uses the database that benchmarks/quality.py builds.
+
+    python benchmarks/join_distance.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import DISTRACTORS, identities  # noqa: E402
+
+from facecluster.store import Store  # noqa: E402
+
+
+def main() -> None:
+    root = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+    db = Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
+    if not db.exists():
+        sys.exit("run benchmarks/quality.py first (it builds the scanned database)")
+    store = Store(db)
+    data = store.grouping_inputs("sface")
+    paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
+    known = identities(root)
+    largest: dict[int, int] = {}
+    for row, (photo, size) in enumerate(zip(data.photo_ids.tolist(), data.sizes.tolist())):
+        if photo not in largest or size > data.sizes[largest[photo]]:
+            largest[photo] = row
+    rows, who = [], []
+    for photo, row in largest.items():
+        s, identity = known.get(os.path.abspath(paths[photo]), ("?", ""))
+        if s not in DISTRACTORS and identity:
+            rows.append(row)
+            who.append(identity.lower())
+    x = data.embeddings[np.array(rows)]
+    who = np.array(who)
+    dist = np.sqrt(np.maximum(2 - 2 * x @ x.T, 0))
+    np.fill_diagonal(dist, np.inf)
+    nearest = dist.argmin(axis=1)
+    d = dist[np.arange(len(x)), nearest]
+    same = who[nearest] == who
+    print(f"{len(x)} faces; nearest neighbour same person overall: {same.mean():.3f}")
+    print(f"{'T':>5} {'reach':>6} {'precision':>9}")
+    for t in (0.8, 0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15, 1.2):
+        within = d <= t
+        print(f"{t:>5.2f} {within.mean():>6.3f} {same[within].mean() if within.any() else 1:>9.4f}")
+
+
+if __name__ == "__main__":
+    main()

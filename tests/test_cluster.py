@@ -1,0 +1,116 @@
+"""Clustering building blocks on small hand-made arrays."""
+
+import numpy as np
+import pytest
+
+from facecluster import cluster
+from facecluster.cluster import (
+    drop_small, hdbscan_labels, knn, match_groups, one_face_per_photo, split_merged, vote_join,
+)
+from facecluster.metrics import quality
+
+
+def blobs(centres, per, spread=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.asarray(centres, np.float32)
+    x = np.repeat(centres, per, axis=0) + rng.normal(0, spread, (len(centres) * per, centres.shape[1])).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, np.repeat(np.arange(len(centres)), per)
+
+
+def unit(n, dim, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_knn_exact_never_returns_self_and_is_sorted():
+    x = unit(50, 8)
+    ids, dist = knn(x, 5)
+    assert (ids != np.arange(50)[:, None]).all()
+    assert (np.diff(dist, axis=1) >= -1e-6).all()
+    brute = np.sqrt(np.maximum(2 - 2 * x @ x.T, 0))
+    np.fill_diagonal(brute, np.inf)
+    np.testing.assert_allclose(dist[:, 0], brute.min(axis=1), atol=1e-5)
+
+
+def test_knn_ivf_finds_most_true_neighbours(monkeypatch):
+    x, _ = blobs(unit(40, 16, seed=1), 25, spread=0.1)
+    exact_ids, _ = knn(x, 5)
+    monkeypatch.setattr(cluster, "EXACT_KNN_LIMIT", 10)
+    approx_ids, approx_dist = knn(x, 5)
+    recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_ids, approx_ids)])
+    assert recall > 0.9
+    assert np.isfinite(approx_dist).all()
+
+
+def test_hdbscan_finds_separated_people():
+    x, truth = blobs(unit(4, 32, seed=2), 12)
+    labels = hdbscan_labels(x, min_cluster_size=5, min_samples=3)
+    assert quality(truth, labels).bcubed_f == 1.0
+
+
+def test_hdbscan_too_few_faces_is_all_noise():
+    assert (hdbscan_labels(unit(3, 8), min_cluster_size=5) == -1).all()
+
+
+def test_split_merged_separates_lookalikes():
+    # Two tight groups whose centres are close compared with a third, far group.
+    base = unit(1, 32, seed=3)[0]
+    nudge = unit(1, 32, seed=4)[0] * 0.35
+    x, truth = blobs([base, base + nudge, -base], 15, spread=0.03)
+    merged = np.where(truth == 2, 1, 0)
+    split = split_merged(merged, x, 5, 3)
+    assert quality(truth, split).bcubed_f > 0.95
+
+
+def test_split_merged_leaves_one_person_alone():
+    x, truth = blobs(unit(1, 32, seed=5), 30, spread=0.08)
+    assert (split_merged(np.zeros(30, np.int64), x, 5, 3) == 0).all()
+
+
+def test_one_face_per_photo_keeps_the_closest():
+    x = np.array([[1, 0], [0.99, 0.14], [0.6, 0.8], [0.98, 0.2]], np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    labels = np.array([0, 0, 0, 0])
+    photos = np.array([1, 2, 2, 3])
+    out = one_face_per_photo(labels, photos, x)
+    assert out.tolist() == [0, 0, -1, 0]
+
+
+def test_match_groups_keeps_numbers_by_overlap():
+    old = {12: {1, 2, 3, 4}, 15: {5, 6, 7}, 20: {8, 9}}
+    new = [{5, 6, 7, 10}, {1, 2, 3}, {8, 30, 31, 32}]
+    assert match_groups(old, new) == {0: 15, 1: 12}
+
+
+def test_match_groups_one_old_number_once():
+    old = {3: {1, 2, 3, 4}}
+    assert match_groups(old, [{1, 2}, {3, 4, 5}]) in ({1: 3}, {0: 3})
+
+
+def test_vote_join_threshold_refusals_and_photos():
+    ref = np.array([[1, 0], [0.995, 0.0998], [0, 1]], np.float32)
+    ref_person = np.array([7, 7, 9])
+    ref_photo = np.array([100, 101, 102])
+    faces = np.array([[0.999, 0.045], [0.7071, 0.7071], [0.02, 0.9998], [0.998, 0.06]], np.float32)
+    photos = np.array([200, 201, 102, 200])
+    out = vote_join(faces, photos, ref, ref_person, ref_photo, threshold=0.3, k=2)
+    # face 0 and face 3 share photo 200 and both vote for 7: only the nearer (0) joins;
+    # face 1 is far from everyone; face 2 is near 9 but 9 is already in photo 102.
+    assert out.tolist() == [7, -1, -1, -1]
+    refused = vote_join(faces[:1], photos[:1], ref, ref_person, ref_photo, 0.3, refused={(0, 7)})
+    assert refused.tolist() == [-1]
+
+
+def test_drop_small_renumbers_by_size():
+    assert drop_small(np.array([4, 4, 4, 2, 9, 9, -1]), 2).tolist() == [0, 0, 0, -1, 1, 1, -1]
+
+
+def test_quality_by_hand():
+    q = quality(["a", "a", "b", "b"], [0, 0, 0, -1])
+    # BCubed precision: faces 0,1: 2/3 each; face 2: 1/3; face 3 (alone): 1 -> 2/3
+    assert q.bcubed_precision == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4)
+    # recall: faces 0,1: 1; face 2: 1/2; face 3: 1/2
+    assert q.bcubed_recall == pytest.approx(0.75)
+    assert q.unclustered == 0.25
+    assert quality([1, 1, 2], [5, 5, 6]).bcubed_f == 1.0
