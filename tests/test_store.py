@@ -23,7 +23,10 @@ def test_migrations_build_the_schema(db_path):
     ]
     assert columns(db_path, "faces") == [
         "id", "photo_id", "model", "x", "y", "w", "h", "landmarks", "score", "size", "embedding", "thumb",
+        "person_id", "assigned",
     ]
+    assert columns(db_path, "people") == ["id", "model", "name", "ignored", "created_at", "updated_at"]
+    assert columns(db_path, "face_rejections") == ["face_id", "person_id", "created_at"]
     assert columns(db_path, "photo_scans") == ["photo_id", "model", "faces", "scanned_at"]
     assert columns(db_path, "models") == ["name", "fingerprint", "dim", "licence", "first_used"]
     with sqlite3.connect(db_path) as conn:
