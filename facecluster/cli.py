@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -20,6 +21,9 @@ from rich.table import Table
 from facecluster import __version__, config
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
+from facecluster.export.html import export_html
+from facecluster.export.tables import export_csv, export_json
+from facecluster.export.xmp import export_xmp
 from facecluster.people import (
     GroupOptions,
     GroupSummary,
@@ -369,6 +373,67 @@ def remove_command(ctx, face_ids):
     done = remove_faces(store, list(face_ids))
     for face_id, person in done:
         out.print(f"Face {face_id} removed from {'#' + str(person) if person is not None else 'no group'}.")
+
+
+@cli.command(name="export")
+@click.option("--html", "html_dir", is_flag=False, flag_value="facecluster-html", default=None, metavar="[OUT_DIR]",
+              help="Write a static review site (default folder: ./facecluster-html).")
+@click.option("--json", "json_file", metavar="FILE", help="Write every person and face as JSON ('-' for stdout).")
+@click.option("--csv", "csv_file", metavar="FILE", help="Write one CSV row per face ('-' for stdout).")
+@click.option("--xmp", is_flag=True, help="Write named people as XMP face regions into sidecars beside the photos.")
+@click.option("--dry-run", is_flag=True, help="With --xmp: list the sidecars that would change, write nothing.")
+@click.option("--include-ignored", is_flag=True, help="Include ignored groups (HTML, JSON, CSV).")
+@click.pass_context
+def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ignored):
+    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars.
+
+    Example:
+
+        facecluster export --html
+        facecluster export --json - | jq '.people[0]'
+        facecluster export --xmp --dry-run
+    """
+    if not (html_dir or json_file or csv_file or xmp):
+        raise click.UsageError("choose at least one of --html, --json, --csv, --xmp")
+    if dry_run and not xmp:
+        raise click.UsageError("--dry-run goes with --xmp")
+    store = open_store(ctx)
+    if json_file:
+        with _output(json_file) as stream:
+            count = export_json(store, stream, include_ignored)
+        if json_file != "-":
+            err.print(f"Wrote {count} faces to {escape(json_file)}")
+    if csv_file:
+        with _output(csv_file, newline="") as stream:
+            count = export_csv(store, stream, include_ignored)
+        if csv_file != "-":
+            err.print(f"Wrote {count} faces to {escape(csv_file)}")
+    if html_dir:
+        summary = export_html(store, Path(html_dir), include_ignored)
+        out.print(
+            f"Wrote {summary.pages} pages for {summary.people} people to {escape(str(summary.folder))}/index.html "
+            f"({summary.thumbs_written} thumbnails written, {summary.thumbs_reused} reused)."
+        )
+    if xmp:
+        changes, unchanged = export_xmp(store, dry_run=dry_run)
+        verb = "would write" if dry_run else "wrote"
+        for change in changes:
+            action = "create" if change.created else "update"
+            out.print(f"{verb} ({action}) {escape(_printable(change.sidecar))}: {escape(', '.join(change.names))}")
+        out.print(f"XMP: {len(changes)} sidecars {'to change' if dry_run else 'changed'}, {unchanged} already up to date.")
+
+
+@contextmanager
+def _output(name: str, newline: str | None = None):
+    if name == "-":
+        yield sys.stdout
+        return
+    try:
+        stream = open(name, "w", encoding="utf-8", newline=newline)
+    except OSError as e:
+        raise click.ClickException(f"cannot write {name}: {e.strerror}") from None
+    with stream:
+        yield stream
 
 
 def _printable(path: str) -> str:

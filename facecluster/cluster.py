@@ -107,18 +107,45 @@ def kmeans(x: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 
     return centroids.astype(np.float32)
 
 
-def nearest_centroid(x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], block: int = 65536) -> npt.NDArray[np.int64]:
+def nearest_centroid(x: npt.NDArray[np.float32], centroids: npt.NDArray[np.float32], block: int = 8192) -> npt.NDArray[np.int64]:
     return np.concatenate([np.argmax(x[s : s + block] @ centroids.T, axis=1) for s in range(0, len(x), block)])
 
 
 def knn_graph(ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], n: int) -> sp.csr_matrix:
-    """Symmetric sparse distance graph from k-NN lists (missing neighbours dropped)."""
-    rows = np.repeat(np.arange(n), ids.shape[1])
-    cols, vals = ids.ravel(), dist.ravel()
+    """Symmetric sparse distance graph from k-NN lists (missing neighbours dropped).
+
+    Each undirected edge is kept once (by its smaller endpoint first) and then
+    mirrored, which needs far less memory at a million faces than
+    `graph.maximum(graph.T)`.
+    """
+    rows = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
+    cols, vals = ids.ravel(), dist.ravel().astype(np.float32)
     ok = cols >= 0
+    rows, cols, vals = rows[ok], cols[ok], vals[ok]
+    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
+    key = low * n + high
+    del rows, cols, low, high
+    key, first = np.unique(key, return_index=True)
+    vals = vals[first]
+    low, high = np.divmod(key, n)
+    del key, first
     # A stored zero would read as "no edge": identical faces get a tiny distance.
-    graph = sp.csr_matrix((np.maximum(vals[ok], 1e-6), (rows[ok], cols[ok])), shape=(n, n))
-    return graph.maximum(graph.T).tocsr()
+    vals = np.maximum(vals, 1e-6)
+    graph = sp.coo_matrix(
+        (np.concatenate([vals, vals]), (np.concatenate([low, high]).astype(np.int32), np.concatenate([high, low]).astype(np.int32))),
+        shape=(n, n),
+    )
+    return graph.tocsr()
+
+
+def members_by_label(labels: Labels) -> list[npt.NDArray[np.intp]]:
+    """Row indices of each cluster 0..max, in one sort (not one scan per cluster)."""
+    clustered = np.flatnonzero(labels >= 0)
+    if clustered.size == 0:
+        return []
+    order = clustered[np.argsort(labels[clustered], kind="stable")]
+    bounds = np.searchsorted(labels[order], np.arange(int(labels.max()) + 2))
+    return [order[bounds[c] : bounds[c + 1]] for c in range(int(labels.max()) + 1)]
 
 
 def connect_components(graph: sp.csr_matrix, far: float = 2.0) -> sp.csr_matrix:
@@ -169,8 +196,9 @@ def split_merged(
     """
     out = np.full(len(labels), -1, np.int64)
     next_label = 0
-    for label in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == label)
+    for members in members_by_label(labels):
+        if len(members) == 0:
+            continue
         inner = hdbscan_labels(x[members], min_cluster_size, min_samples) if len(members) >= 2 * min_cluster_size else None
         if inner is not None and inner.max() >= 1 and (inner >= 0).mean() > coverage:
             for c in range(int(inner.max()) + 1):
@@ -207,11 +235,10 @@ def agglomerative_labels(x: npt.NDArray[np.float32], threshold: float, min_clust
 def drop_small(labels: Labels, min_size: int) -> Labels:
     """Clusters under `min_size` members become noise; the rest renumbered 0.. by size."""
     out = np.full(len(labels), -1, np.int64)
-    values, counts = np.unique(labels[labels >= 0], return_counts=True)
-    kept = values[counts >= min_size]
-    kept = kept[np.argsort(-counts[counts >= min_size], kind="stable")]
-    for new, old in enumerate(kept):
-        out[labels == old] = new
+    groups = [m for m in members_by_label(labels) if len(m) >= min_size]
+    groups.sort(key=len, reverse=True)  # stable: ties keep label order
+    for new, members in enumerate(groups):
+        out[members] = new
     return out
 
 
@@ -222,8 +249,7 @@ def one_face_per_photo(labels: Labels, photo_ids: npt.NDArray[np.int64], x: npt.
     mean one of them is someone else (often a sibling or a reflection).
     """
     out = labels.copy()
-    for label in np.unique(labels[labels >= 0]):
-        members = np.flatnonzero(labels == label)
+    for members in members_by_label(labels):
         photos = photo_ids[members]
         if len(np.unique(photos)) == len(photos):
             continue

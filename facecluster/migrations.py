@@ -98,3 +98,10 @@ def m002_people(db: Database) -> None:
         pk=("face_id", "person_id"),
         foreign_keys=[("face_id", "faces", "id"), ("person_id", "people", "id")],
     )
+
+
+@migrations()
+def m003_xmp_names(db: Database) -> None:
+    # The name another photo app gave this face in the photo's XMP (digiKam,
+    # Lightroom, ...): grouping turns it into a named person.
+    db.execute("ALTER TABLE faces ADD COLUMN xmp_name TEXT")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facecluster import config
-from facecluster.cluster import agglomerative_labels, hdbscan_labels, match_groups, one_face_per_photo, split_merged, vote_join
+from facecluster.cluster import agglomerative_labels, hdbscan_labels, match_groups, members_by_label, one_face_per_photo, split_merged, vote_join
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import DEFAULT_PACK
 from facecluster.store import GroupingInputs, PersonFace, PersonRow, PersonSummary, Store
@@ -111,7 +111,7 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     else:
         labels = agglomerative_labels(x, options.threshold, options.min_faces)
     labels = one_face_per_photo(labels, data.photo_ids[rest], x)
-    clusters = [rest[labels == c].tolist() for c in range(int(labels.max(initial=-1)) + 1)]
+    clusters = [rest[members].tolist() for members in members_by_label(labels)]
     return Plan(decided, passes, joined, [c for c in clusters if c], len(rest))
 
 
@@ -131,6 +131,8 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
             known = store.models_with_faces()
             hint = f" (faces exist for: {', '.join(known)}; use --model)" if known else "; run facecluster scan first"
             raise PeopleError(f"no faces of model pack {options.model!r} in the database{hint}")
+        if _adopt_xmp_names(store, options.model, data):
+            data = store.grouping_inputs(options.model)
         say(f"grouping {len(data.face_ids)} faces")
         plan = plan_groups(data, options)
         people, face_ids = data.people, data.face_ids.tolist()
@@ -171,6 +173,31 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
         summary.noise = int((~plan.decided).sum()) - len(placed) - summary.below_quality
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def _adopt_xmp_names(store: Store, model: str, data: GroupingInputs) -> int:
+    """Faces named in a photo's XMP (by digiKam, Lightroom, ...) start out as that named person.
+
+    A face the user already put with a named or ignored person, or removed
+    from the person of that name, is left alone. Returns faces adopted.
+    """
+    named = {p.name: p.id for p in data.people.values() if p.name is not None}
+    people = data.people
+    adopted = 0
+    with store.transaction():
+        for face_id, name, person in store.xmp_labelled_faces(model):
+            name = " ".join(name.split())
+            if not name or name.isdigit():
+                continue
+            if person in people and (people[person].name is not None or people[person].ignored):
+                continue
+            if name not in named:
+                named[name] = store.name_person_new(model, name)
+            if (face_id, named[name]) in data.rejections:
+                continue
+            store.assign_faces([(named[name], "xmp", face_id)])
+            adopted += 1
+    return adopted
 
 
 def _refusals(data, open_rows: np.ndarray) -> set[tuple[int, int]]:

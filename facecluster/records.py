@@ -18,6 +18,7 @@ class Face:
     size: float  # the box's shorter side, in pixels
     embedding: npt.NDArray[np.float32]  # L2-normalised
     thumb: bytes  # JPEG, about THUMB_SIZE pixels a side
+    label: str | None = None  # the name an XMP face region in the photo gives it
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.records import Face, FileResult, PhotoFacts
 from facecluster.store import Failure, PhotoRow, Store
+from facecluster.xmp import match_regions, read_regions
 
 
 @dataclass(frozen=True)
@@ -327,6 +328,10 @@ def analyse_file(entry: CrawlEntry, pack: ModelPack, options: ScanOptions, known
         return FileResult(facts, fatal=str(e))
     except Exception as e:  # a model choking on one odd image must not end the scan
         return FileResult(_failed(facts, f"face detection failed: {type(e).__name__}: {e}"))
+    regions = read_regions(entry.path, data, photo.width, photo.height) if faces else []
+    if regions:
+        names = match_regions(regions, [f.box for f in faces])
+        faces = [replace(f, label=name) for f, name in zip(faces, names)]
     return FileResult(facts, faces)
 
 

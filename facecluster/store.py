@@ -227,8 +227,8 @@ class Store:
             self._forget_faces(existing_id)
         photo_id = self._upsert_photo(facts, "ok", existing_id)
         self.db.conn.executemany(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     photo_id,
@@ -239,6 +239,7 @@ class Store:
                     f.size,
                     embedding_to_blob(f.embedding),
                     f.thumb,
+                    f.label,
                 )
                 for f in faces
             ],
@@ -280,8 +281,8 @@ class Store:
         )
         photo_id = self._upsert_photo(merged, "ok", existing_id)
         self.db.execute(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb) "
-            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb FROM faces "
+            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name) "
+            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name FROM faces "
             "WHERE photo_id = ? AND model = ? ORDER BY id",
             [photo_id, source_id, model],
         )
@@ -409,6 +410,19 @@ class Store:
             rejections=rejections,
         )
 
+    def xmp_labelled_faces(self, model: str) -> list[tuple[int, str, int | None]]:
+        """(face id, XMP name, current person) for faces another app named."""
+        return self.db.execute(
+            "SELECT id, xmp_name, person_id FROM faces WHERE model = ? AND xmp_name IS NOT NULL ORDER BY id", [model]
+        ).fetchall()
+
+    def name_person_new(self, model: str, name: str) -> int:
+        stamp = now()
+        return int(self.db.execute(
+            "INSERT INTO people (model, name, ignored, created_at, updated_at) VALUES (?, ?, 0, ?, ?)",
+            [model, name, stamp, stamp],
+        ).lastrowid)
+
     def people_rows(self, model: str | None = None) -> list["PersonRow"]:
         sql = "SELECT id, model, name, ignored FROM people"
         rows = self.db.execute(sql + (" WHERE model = ?" if model else "") + " ORDER BY id", [model] if model else [])
@@ -526,6 +540,20 @@ class Store:
         )
         return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
 
+    def export_faces(self) -> Iterator["ExportFace"]:
+        """Every face with what an export shows of it, ordered by person, then date taken."""
+        rows = self.db.execute(
+            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
+            "f.score, f.size, f.landmarks FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "ORDER BY f.person_id IS NULL, f.person_id, p.taken, p.path, f.id"
+        )
+        for r in rows:
+            yield ExportFace(
+                face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
+                width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
+                landmarks=tuple(json.loads(r[13])) if r[13] else (),
+            )
+
     def models_with_faces(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM faces ORDER BY model")]
 
@@ -559,6 +587,21 @@ class PersonFace:
     box: tuple[float, float, float, float]
     score: float
     assigned: str | None
+
+
+@dataclass(frozen=True)
+class ExportFace:
+    face_id: int
+    person_id: int | None
+    model: str
+    path: str
+    taken: str | None
+    width: int | None
+    height: int | None
+    box: tuple[float, float, float, float]
+    score: float
+    size: float
+    landmarks: tuple[float, ...]
 
 
 @dataclass
