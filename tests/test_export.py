@@ -199,3 +199,42 @@ def test_scan_reads_names_from_our_sidecars_and_exiftools(library, tmp_path):
     assert all("/Madonna/" in f["photo"] for f in people[HOSTILE]["faces"])
     assert str(jerry[0]) in [f["photo"] for f in people["Jerry"]["faces"]]
     assert len(people["Jerry"]["faces"]) > 5, result.stdout  # the other Jerry faces joined by the vote
+
+
+# ---- in a real browser ---------------------------------------------------------------
+
+
+ALL_IMAGES_LOADED = """
+const images = Array.from(document.images);
+return images.length > 0 && images.every(img => img.complete && img.naturalWidth > 0);
+"""
+
+
+def test_html_in_headless_chromium(library, tmp_path):
+    from tests.browser import chromium
+
+    photos, db = library
+    site = tmp_path / "site"
+    ok(db, "export", "--html", str(site))
+    browser = chromium(tmp_path / "profile")
+    try:
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        browser.get((site / "index.html").as_uri())
+        cards = browser.find_elements(By.CSS_SELECTOR, "a.card")
+        assert len(cards) == 5
+        assert HOSTILE in [c.find_element(By.CSS_SELECTOR, ".name").text for c in cards]
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
+        cards[-1].click()
+        WebDriverWait(browser, 10).until(lambda b: "person-" in b.current_url)
+        assert browser.find_elements(By.CSS_SELECTOR, "a.face")
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
+        WebDriverWait(browser, 10).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
+        if browser.find_elements(By.CSS_SELECTOR, "button.copy"):
+            assert 'facecluster name ' in browser.find_element(By.ID, "cmd").text
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []
+    finally:
+        browser.quit()
