@@ -7,6 +7,7 @@ Results go to stdout, progress and messages to stderr.
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from facecluster.models import PACK_NAMES
 from facecluster.export.html import export_html
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
+from facecluster.names import backup, export_names, import_names
 from facecluster.people import (
     GroupOptions,
     GroupSummary,
@@ -57,6 +59,10 @@ class FaceclusterGroup(click.Group):
             raise click.UsageError(str(e), ctx) from None
         except FaceclusterError as e:
             raise click.ClickException(str(e)) from None
+        except sqlite3.Error as e:  # disk full, read-only file, I/O error: the database is left as it was
+            raise click.ClickException(f"database error: {e}") from None
+        except OSError as e:
+            raise click.ClickException(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             ctx.exit(EXIT_INTERRUPTED)
@@ -95,11 +101,12 @@ def open_store(ctx: click.Context) -> Store:
 @click.option("--include-hidden", is_flag=True, help="Also scan hidden files and folders (names starting with '.').")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths or names matching GLOB (repeatable).")
 @click.option("--prune", is_flag=True, help="Remove photos that are gone from disk from the database.")
+@click.option("--yes", is_flag=True, help="With --prune: also remove gone photos that hold named faces.")
 @click.option("--det-size", type=int, default=config.DETECTION_SIZE, show_default=True, help="Detector input size, pixels.")
 @click.option("--det-threshold", type=float, default=config.DETECTION_THRESHOLD, show_default=True, help="Detector score threshold.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.pass_context
-def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, det_size, det_threshold, quiet):
+def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet):
     """Find, align and embed every face under ROOTS and cache it all.
 
     Unchanged files are skipped; moved files keep their faces; files that
@@ -110,7 +117,7 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, det_si
         facecluster scan ~/Pictures /mnt/photos --exclude '*/Trash/*'
     """
     options = ScanOptions(
-        model=model, jobs=jobs, include_hidden=include_hidden, exclude=tuple(exclude), prune=prune,
+        model=model, jobs=jobs, include_hidden=include_hidden, exclude=tuple(exclude), prune=prune, yes=yes,
         det_size=det_size, det_threshold=det_threshold,
     )
     store = open_store(ctx)
@@ -182,7 +189,12 @@ def render_scan(s: ScanSummary) -> None:
         out.print(table)
     for w in s.warnings:
         err.print(f"warning: {escape(_printable(w.path))}: {escape(w.reason)}")
-    if s.missing:
+    if s.prune_refused:
+        out.print(
+            f"Not pruned: the {len(s.missing)} photos gone from disk hold {s.prune_refused} named faces. "
+            "If they are really gone, run again with --prune --yes to remove them and those names' faces."
+        )
+    elif s.missing:
         verb = "removed from the database" if s.pruned else "still in the database (use --prune to remove them)"
         out.print(f"{len(s.missing)} photos are gone from disk, {verb}:")
         for path in s.missing[:20]:
@@ -434,6 +446,58 @@ def _output(name: str, newline: str | None = None):
         raise click.ClickException(f"cannot write {name}: {e.strerror}") from None
     with stream:
         yield stream
+
+
+@cli.command(name="backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def backup_command(ctx, file):
+    """Copy the whole database to FILE, consistently, even while a scan runs.
+
+    Example:
+
+        facecluster backup ~/facecluster-2026-11-23.db
+    """
+    store = open_store(ctx)
+    target = backup(store, file)
+    out.print(f"Backed up {escape(str(store.path))} to {escape(str(target))}.")
+
+
+@cli.command(name="names")
+@click.option("--export", "export_file", metavar="FILE", help="Write every name and its faces' keys to FILE ('-' for stdout).")
+@click.option("--import", "import_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="Give faces their names back from FILE.")
+@click.pass_context
+def names_command(ctx, export_file, import_file):
+    """Save names in a file that survives a rebuild or a model change, and load them back.
+
+    Faces are keyed by their photo's content hash and their box, so the
+    names find their faces again after the database is rebuilt from scratch
+    or the photos are scanned with another model pack.
+
+    Example:
+
+        facecluster names --export names.json
+        facecluster --db new.db names --import names.json
+    """
+    if bool(export_file) == bool(import_file):
+        raise click.UsageError("choose one of --export FILE or --import FILE")
+    store = open_store(ctx)
+    if export_file:
+        document = export_names(store, None if export_file == "-" else Path(export_file))
+        if export_file == "-":
+            click.echo(json.dumps(document, ensure_ascii=False, indent=1))
+        else:
+            faces = sum(len(p["faces"]) for p in document["people"])
+            out.print(f"Wrote {len(document['people'])} names ({faces} faces) to {escape(export_file)}.")
+        return
+    summary = import_names(store, import_file)
+    for name, count in sorted(summary.named.items()):
+        out.print(f"  {escape(name)}: {count} faces")
+    out.print(
+        f"Imported {len(summary.named)} names for {sum(summary.named.values())} faces; "
+        f"{summary.not_found} faces not in this database, {summary.conflicts} already named otherwise."
+    )
 
 
 def _printable(path: str) -> str:

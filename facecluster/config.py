@@ -15,7 +15,7 @@ DETECTION_THRESHOLD = 0.6  # YuNet score; OpenCV's own default
 MIN_FACE_PIXELS = 16  # boxes smaller than this (shorter side, full-size pixels) are noise
 THUMB_SIZE = 128  # stored face thumbnail, pixels a side
 BATCH_PHOTOS = 64  # photos per database transaction while scanning
-LOCK_WAIT_SECONDS = 10.0  # how long a second writer waits for the first
+LOCK_WAIT_SECONDS = float(os.environ.get("FACECLUSTER_LOCK_WAIT", "10"))  # a second writer waits this long for the first
 
 # Group defaults. Evidence: docs/quality.md (benchmarks/quality.py on ../shared/facedata).
 MIN_GROUP_FACES = 5  # HDBSCAN min_cluster_size: the smallest group

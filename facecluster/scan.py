@@ -40,6 +40,7 @@ class ScanOptions:
     include_hidden: bool = False
     exclude: tuple[str, ...] = ()
     prune: bool = False
+    yes: bool = False  # --prune may remove named faces
     det_size: int = config.DETECTION_SIZE
     det_threshold: float = config.DETECTION_THRESHOLD
     max_side: int = DEFAULT_MAX_SIDE
@@ -84,6 +85,7 @@ class ScanSummary:
     seconds: float = 0.0
     missing: list[str] = field(default_factory=list)
     pruned: int = 0
+    prune_refused: int = 0  # named faces that --prune would have removed without --yes
     failures: list[Failure] = field(default_factory=list)  # every failing file under the roots
     warnings: list[CrawlWarning] = field(default_factory=list)
 
@@ -164,7 +166,11 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         gone = [row for row in gone if row.id not in writer.moved_ids]
         summary.missing = sorted(row.path for row in gone)
         if options.prune and gone:
-            summary.pruned = store.delete_photos(row.id for row in gone)
+            named = store.named_faces_under(row.id for row in gone)
+            if named and not options.yes:
+                summary.prune_refused = named  # names are the one thing a rescan cannot bring back
+            else:
+                summary.pruned = store.delete_photos(row.id for row in gone)
         summary.failures = store.failures_under(roots)
 
     state.phase = "done"

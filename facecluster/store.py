@@ -138,8 +138,9 @@ class Store:
     # ---- locking -----------------------------------------------------------------
 
     @contextmanager
-    def writer(self, command: str, wait: float = config.LOCK_WAIT_SECONDS) -> Iterator[None]:
+    def writer(self, command: str, wait: float | None = None) -> Iterator[None]:
         """Hold the database's writer lock for one command (scan, group, ...)."""
+        wait = config.LOCK_WAIT_SECONDS if wait is None else wait
         if fcntl is None:
             yield
             return
@@ -553,6 +554,44 @@ class Store:
                 width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
                 landmarks=tuple(json.loads(r[13])) if r[13] else (),
             )
+
+    def backup_to(self, destination: Path) -> None:
+        """A consistent copy through SQLite's online backup API, safe while others read."""
+        target = sqlite3.connect(str(destination))
+        try:
+            with target:
+                self.db.conn.backup(target)
+        finally:
+            target.close()
+
+    def named_face_keys(self) -> list[tuple[str, str, str, tuple[float, float, float, float], str]]:
+        """(name, model, photo sha256, box, path) for every face of a named person."""
+        rows = self.db.execute(
+            "SELECT pe.name, f.model, ph.sha256, f.x, f.y, f.w, f.h, ph.path FROM faces f "
+            "JOIN people pe ON pe.id = f.person_id JOIN photos ph ON ph.id = f.photo_id "
+            "WHERE pe.name IS NOT NULL AND ph.sha256 IS NOT NULL ORDER BY pe.name, ph.sha256, f.x"
+        )
+        return [(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), from_db_path(r[7])) for r in rows]
+
+    def faces_of_content(self, sha256: str) -> list[tuple[int, str, tuple[float, float, float, float], int | None]]:
+        """(face id, model, box, person id) of every face in photos with this content."""
+        rows = self.db.execute(
+            "SELECT f.id, f.model, f.x, f.y, f.w, f.h, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "WHERE p.sha256 = ? ORDER BY f.id",
+            [sha256],
+        )
+        return [(r[0], r[1], (r[2], r[3], r[4], r[5]), r[6]) for r in rows]
+
+    def named_faces_under(self, photo_ids: Iterable[int]) -> int:
+        ids = list(photo_ids)
+        total = 0
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            total += self.db.execute(
+                f"SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id "
+                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks})", chunk
+            ).fetchone()[0]
+        return total
 
     def models_with_faces(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM faces ORDER BY model")]

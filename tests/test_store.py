@@ -23,7 +23,7 @@ def test_migrations_build_the_schema(db_path):
     ]
     assert columns(db_path, "faces") == [
         "id", "photo_id", "model", "x", "y", "w", "h", "landmarks", "score", "size", "embedding", "thumb",
-        "person_id", "assigned",
+        "person_id", "assigned", "xmp_name",
     ]
     assert columns(db_path, "people") == ["id", "model", "name", "ignored", "created_at", "updated_at"]
     assert columns(db_path, "face_rejections") == ["face_id", "person_id", "created_at"]
