@@ -111,6 +111,8 @@ def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFA
         raise DecodeError(f"broken image data: {_short(e)}") from None
     except MemoryError:
         raise DecodeError("image too large to decode in memory") from None
+    except Exception as e:  # Pillow's plugins raise many types on hostile input; each is a bad file, not a crash
+        raise DecodeError(f"broken image data: {type(e).__name__}: {_short(e)}") from None
     full_w, full_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise DecodeError(f"unexpected pixel layout {rgb.shape}")

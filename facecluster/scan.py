@@ -351,6 +351,8 @@ def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0) -> list[Fac
     `scale` is the decoded image's size over the photo's full size; stored
     boxes and landmarks are in full-size (displayed) pixels.
     """
+    if min(rgb.shape[:2]) / scale < config.MIN_FACE_PIXELS:
+        return []  # too small to hold a face we would keep: do not enlarge 1x1 icons to 640 px
     found = pack.detector.predict(rgb)
     if len(found):
         sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]) / scale
