@@ -1,0 +1,320 @@
+"""Kills, Ctrl-C, concurrent commands, failing disks, bad commands, no network: nothing is lost."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageEnhance
+
+from facecluster.cli import cli
+from facecluster.store import Store
+
+
+def make_library(folder: Path, astronaut, t1_path, copies: int = 8) -> Path:
+    """Two people in `copies` photos each, made from images that ship in installed packages."""
+    folder.mkdir(parents=True, exist_ok=True)
+    portrait = Image.fromarray(astronaut)
+    friends = Image.open(t1_path).convert("RGB")
+    for i in range(copies):
+        j = i % 12  # framing; light varies with i, so every file is different content
+        img = portrait.crop((j * 5, j * 3, 512 - j * 4, 512 - j * 2))
+        ImageEnhance.Brightness(img).enhance(0.8 + 0.003 * i).save(folder / f"eileen_{i:03d}.jpg", quality=90)
+        face = friends.crop((380 + j * 4, 180 + j * 3, 660 - j * 3, 500 - j * 2))
+        ImageEnhance.Contrast(face).enhance(0.85 + 0.003 * i).save(folder / f"david_{i:03d}.jpg", quality=90)
+    return folder
+
+
+def cli_run(db, *args):
+    result = CliRunner().invoke(cli, ["--db", str(db), *args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def ok(db, *args):
+    result = cli_run(db, *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def named_library(tmp_path, astronaut, t1_path, copies=8):
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies)
+    db = tmp_path / "faces.db"
+    ok(db, "scan", "-q", str(library))
+    ok(db, "group", "-q", "--min-faces", "4")
+    groups = json.loads(ok(db, "export", "--json", "-").stdout)["people"]
+    for person in groups:
+        who = "Eileen" if "eileen_" in person["faces"][0]["photo"] else "David"
+        ok(db, "name", str(person["id"]), who)
+    return library, db
+
+
+def names_of(db):
+    data = json.loads(ok(db, "export", "--json", "-").stdout)
+    return {p["name"]: sorted(Path(f["photo"]).name for f in p["faces"]) for p in data["people"] if p["name"]}
+
+
+def spawn(db, *args, **kwargs):
+    env = {**os.environ, "FACECLUSTER_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    env.update(kwargs.pop("env", {}))
+    return subprocess.Popen(
+        [sys.executable, "-m", "facecluster", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, **kwargs,
+    )
+
+
+def check_consistent(db):
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        # Faces of a photo match what its scan recorded: nothing duplicated, nothing half-written.
+        mismatched = conn.execute(
+            "SELECT s.photo_id FROM photo_scans s LEFT JOIN faces f ON f.photo_id = s.photo_id AND f.model = s.model "
+            "GROUP BY s.photo_id, s.model HAVING count(f.id) != max(s.faces)"
+        ).fetchall()
+        assert mismatched == []
+        orphans = conn.execute("SELECT count(*) FROM faces f LEFT JOIN photo_scans s ON s.photo_id = f.photo_id "
+                               "WHERE s.photo_id IS NULL").fetchone()[0]
+        assert orphans == 0
+
+
+def test_kill_9_at_random_points_loses_nothing(tmp_path, astronaut, t1_path):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=6)
+    names_before = names_of(db)
+    more = make_library(library / "more", astronaut, t1_path, copies=30)
+    for i, photo in enumerate(sorted(more.glob("*.jpg"))):  # distinct content from the first batch
+        Image.open(photo).rotate(i % 7 - 3).save(photo, quality=88)
+    rng = random.Random(7)
+    for _ in range(4):
+        process = spawn(db, "scan", "-q", "--jobs", "2", str(library))
+        time.sleep(rng.uniform(1.0, 3.0))
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        check_consistent(db)
+    final = spawn(db, "scan", "-q", str(library))
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err
+    check_consistent(db)
+    with sqlite3.connect(db) as conn:
+        photos = conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone()
+        scanned = conn.execute("SELECT count(*) FROM photo_scans").fetchone()[0]
+    assert photos == (72, 72) and scanned == 72  # every photo once, scanned once
+    after = names_of(db)
+    for name, faces in names_before.items():
+        assert set(faces) <= set(after[name])
+
+
+def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
+    db = tmp_path / "faces.db"
+    process = spawn(db, "scan", "--jobs", "1", str(library))
+    time.sleep(3.0)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted:" in err and "scanned and saved" in err and "Traceback" not in err
+    check_consistent(db)
+    saved = int(err.split("interrupted: ")[1].split(" of ")[0])
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM photo_scans").fetchone()[0] == saved
+    result = ok(db, "scan", "-q", str(library))
+    assert f"{saved} unchanged" in result.stdout
+
+
+def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, t1_path):
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=150)
+    db = tmp_path / "faces.db"
+    Store(db).close()
+    first = spawn(db, "scan", "-q", "--jobs", "1", str(library))
+    time.sleep(1.5)
+    try:
+        for command in (["scan", "-q", str(library)], ["group", "-q"]):
+            second = spawn(db, *command, env={"FACECLUSTER_LOCK_WAIT": "1"})
+            out, err = second.communicate(timeout=60)
+            assert second.returncode == 1
+            assert f"is in use by facecluster scan (pid {first.pid})" in err
+            assert len(err.strip().splitlines()) == 1
+    finally:
+        out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    check_consistent(db)
+
+
+def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, monkeypatch):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+    before = names_of(db)
+    extra = make_library(library / "extra", astronaut, t1_path, copies=2)
+    for photo in extra.glob("*.jpg"):
+        Image.open(photo).rotate(5).save(photo)
+
+    def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "save_photo", full)
+    result = cli_run(db, "scan", "-q", "-j", "1", str(library))
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: database error: database or disk is full"
+    monkeypatch.undo()
+    check_consistent(db)
+    assert names_of(db) == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM photos WHERE path LIKE '%/extra/%'").fetchone()[0] == 0
+
+
+def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+    before = db.read_bytes()
+
+    def read_only(*args, **kwargs):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "set_person", read_only)
+    result = cli_run(db, "name", "Eileen", "Someone")
+    assert result.exit_code == 1 and "attempt to write a readonly database" in result.output
+    assert db.read_bytes() == before
+
+
+def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path):
+    library, db = named_library(tmp_path, astronaut, t1_path)
+    before = names_of(db)
+    assert set(before) == {"Eileen", "David"}
+    names = tmp_path / "names.json"
+    ok(db, "names", "--export", str(names))
+    backup = tmp_path / "backup.db"
+    ok(db, "backup", str(backup))
+    assert names_of(backup) == before
+    db.unlink()
+    ok(db, "scan", "-q", str(library))
+    result = ok(db, "names", "--import", str(names))
+    assert "Imported 2 names" in result.stdout and "0 faces not in this database" in result.stdout
+    assert names_of(db) == before
+    ok(db, "group", "-q")
+    assert names_of(db) == before
+
+
+def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
+    library, db = named_library(tmp_path, astronaut, t1_path)
+    gone = sorted(library.glob("eileen_*.jpg"))[:2]
+    for photo in gone:
+        photo.unlink()
+    result = ok(db, "scan", "-q", "--prune", str(library))
+    assert "Not pruned: the 2 photos gone from disk hold 2 named faces" in result.stdout
+    assert len(names_of(db)["Eileen"]) == 8
+    result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
+    assert "removed from the database" in result.stdout
+    assert len(names_of(db)["Eileen"]) == 6
+
+
+def test_scan_opens_no_network_connection(tmp_path, astronaut, t1_path, monkeypatch):
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=2)
+    attempts = []
+
+    def refuse(self, address, *args):
+        attempts.append(address)
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    db = tmp_path / "offline.db"
+    ok(db, "scan", "-q", "--jobs", "1", str(library))
+    ok(db, "group", "-q", "--min-faces", "2")
+    ok(db, "export", "--html", str(tmp_path / "site"), "--json", str(tmp_path / "all.json"))
+    assert attempts == []
+
+
+def test_scan_in_a_network_namespace_without_network(tmp_path, astronaut, t1_path):
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rn is not available here (needs user namespaces)")
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=2)
+    result = subprocess.run(
+        [unshare, "-rn", sys.executable, "-m", "facecluster", "--db", str(tmp_path / "x.db"), "scan", "-q", str(library)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4 new" in result.stdout
+
+
+# ---- every command, fed nonsense --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory, astronaut, t1_path):
+    tmp = tmp_path_factory.mktemp("bad")
+    library, db = named_library(tmp, astronaut, t1_path, copies=5)
+    (tmp / "a_file").write_text("x")
+    (tmp / "not.json").write_text("{nope")
+    return tmp, library, db
+
+
+BAD_COMMANDS = [
+    (["scan", "{tmp}/missing"], 2, "folder not found"),
+    (["scan", "{tmp}/a_file"], 2, "not a folder"),
+    (["scan", "--jobs", "0", "{library}"], 2, "--jobs must be a positive number"),
+    (["scan", "--jobs", "-3", "{library}"], 2, "--jobs must be a positive number"),
+    (["scan", "--det-size", "0", "{library}"], 2, "--det-size must be a positive number"),
+    (["scan", "--det-threshold", "1.5", "{library}"], 2, "--det-threshold must be between 0 and 1"),
+    (["scan", "--model", "nope", "{library}"], 1, "unknown model pack 'nope'"),
+    (["group", "--min-faces", "0"], 2, "--min-faces must be at least 2"),
+    (["group", "--min-samples", "-1"], 2, "--min-samples must be a positive number"),
+    (["group", "--join-distance", "0"], 2, "--join-distance must be between 0 and 2"),
+    (["group", "--threshold", "-1"], 2, "--threshold must be between 0 and 2"),
+    (["group", "--model", "buffalo_l"], 1, "no faces of model pack 'buffalo_l'"),
+    (["name", "999", "Bob"], 1, "no group 999"),
+    (["name", "Nobody", "Bob"], 1, "no person named 'Nobody'"),
+    (["name", "Eileen", ""], 1, "a name cannot be empty"),
+    (["name", "Eileen", "   "], 1, "a name cannot be empty"),
+    (["name", "Eileen", "42"], 1, "looks like a group number"),
+    (["name", "   ", "Bob"], 1, "give a group number or a person's name"),
+    (["show", "999"], 1, "no group 999"),
+    (["show", "Nobody"], 1, "no person named 'Nobody'"),
+    (["ignore", "999"], 1, "no group 999"),
+    (["ignore", "Nobody", "--undo"], 1, "no person named 'Nobody'"),
+    (["remove", "999999"], 1, "no face with id 999999"),
+    (["remove", "-5"], 2, "No such option"),
+    (["remove", "abc"], 2, "'abc' is not a valid integer"),
+    (["export", "--json", "{tmp}/a_file/out.json"], 1, "cannot write"),
+    (["export", "--csv", "{tmp}/missing/out.csv"], 1, "cannot write"),
+    (["export", "--html", "{tmp}/a_file/site"], 1, "cannot write to"),
+    (["export"], 2, "choose at least one of"),
+    (["backup", "{tmp}/a_file"], 1, "exists already"),
+    (["backup", "{tmp}/missing/copy.db"], 1, "folder not found"),
+    (["names", "--import", "{tmp}/missing.json"], 1, "cannot read"),
+    (["names", "--import", "{tmp}/not.json"], 1, "not a facecluster name file"),
+    (["names", "--export", "{tmp}/a_file/names.json"], 1, "cannot write"),
+    (["names"], 2, "choose one of --export FILE or --import FILE"),
+]
+
+
+@pytest.mark.parametrize("args,code,message", BAD_COMMANDS, ids=[" ".join(a) for a, _, _ in BAD_COMMANDS])
+def test_bad_commands_say_one_line(small_db, args, code, message):
+    tmp, library, db = small_db
+    args = [a.format(tmp=tmp, library=library) for a in args]
+    result = cli_run(db, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    lines = [line for line in result.output.strip().splitlines() if line.strip()]
+    assert len(lines) <= 3 if code == 2 else len(lines) == 1, result.output  # click's usage errors add a usage line
+
+
+@pytest.mark.parametrize(
+    "db_kind,code,message", [("folder", 2, "is a directory"), ("text", 1, "not a facecluster database")]
+)
+def test_bad_database_paths(tmp_path, db_kind, code, message):
+    path = tmp_path / "db"
+    if db_kind == "folder":
+        path.mkdir()
+    else:
+        path.write_text("hello " * 200)
+    result = CliRunner().invoke(cli, ["--db", str(path), "people"])
+    assert result.exit_code == code and message in result.output and "Traceback" not in result.output
