@@ -88,3 +88,21 @@ def set_mtime(path: Path, seconds: float) -> None:
 
 # Rich wraps at 80 columns when output is not a terminal; test output should not wrap.
 os.environ.setdefault("COLUMNS", "200")
+
+
+def cli_run(db, *args):
+    """`facecluster --db DB ARGS...` in-process; never a traceback."""
+    from click.testing import CliRunner
+
+    from facecluster.cli import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(db), *args])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def cli_ok(db, *args):
+    """Like cli_run, and it must succeed."""
+    result = cli_run(db, *args)
+    assert result.exit_code == 0, result.output
+    return result

@@ -5,23 +5,13 @@ import shutil
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
 
-from facecluster.cli import cli
+from tests.conftest import cli_ok as ok
+from tests.conftest import cli_run as run
 
 PEOPLE = ["Ben_Affleck", "Elton_John", "Jerry_Seinfeld", "Madonna", "Mindy_Kaling"]
 
 
-def run(db, *args):
-    result = CliRunner().invoke(cli, ["--db", str(db), *args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def ok(db, *args):
-    result = run(db, *args)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def people(db, *extra):

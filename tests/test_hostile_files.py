@@ -3,7 +3,6 @@
 import io
 import os
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest

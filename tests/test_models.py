@@ -1,6 +1,5 @@
 """The default pack on real faces, checked against OpenCV's own implementation."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -12,12 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageEnhance
 
 from facecluster.cli import cli
+from tests.conftest import cli_ok as ok
+from tests.conftest import cli_run as cli_run
 from facecluster.store import Store
 
 
@@ -35,16 +36,6 @@ def make_library(folder: Path, astronaut, t1_path, copies: int = 8) -> Path:
     return folder
 
 
-def cli_run(db, *args):
-    result = CliRunner().invoke(cli, ["--db", str(db), *args])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
-def ok(db, *args):
-    result = cli_run(db, *args)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def named_library(tmp_path, astronaut, t1_path, copies=8):

@@ -16,7 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageEnhance
 
 ROOT = Path(__file__).resolve().parent.parent

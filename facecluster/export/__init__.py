@@ -71,7 +71,7 @@ def frontalness(face: ExportFace) -> float:
     """1.0 when the nose sits midway between the eyes, falling to 0 as the head turns."""
     if len(face.landmarks) < 6:
         return 0.5
-    (lx, ly), (rx, ry), (nx, ny) = face.landmarks[0:2], face.landmarks[2:4], face.landmarks[4:6]
+    lx, rx, nx = face.landmarks[0], face.landmarks[2], face.landmarks[4]  # x of eye, eye, nose
     half = abs(rx - lx) / 2
     if half <= 0:
         return 0.0
