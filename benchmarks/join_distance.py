@@ -31,7 +31,7 @@ def main() -> None:
         sys.exit("run benchmarks/quality.py first (it builds the scanned database)")
     store = Store(db)
     data = store.grouping_inputs("sface")
-    paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
+    paths = store.photo_paths()
     known = identities(root)
     largest: dict[int, int] = {}
     for row, (photo, size) in enumerate(zip(data.photo_ids.tolist(), data.sizes.tolist())):

@@ -90,7 +90,7 @@ def main() -> None:
         threshold=args.threshold, min_face_size=args.min_size, min_score=args.min_score,
     )
     data = store.grouping_inputs("sface")
-    paths = dict(store.db.execute("SELECT id, path FROM photos").fetchall())
+    paths = store.photo_paths()
     known = identities(root)
     face_set, face_identity = [], []
     for photo_id in data.photo_ids.tolist():

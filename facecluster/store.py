@@ -593,6 +593,9 @@ class Store:
             ).fetchone()[0]
         return total
 
+    def photo_paths(self) -> dict[int, str]:
+        return {r[0]: from_db_path(r[1]) for r in self.db.execute("SELECT id, path FROM photos")}
+
     def models_with_faces(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM faces ORDER BY model")]
 
