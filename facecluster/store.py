@@ -50,17 +50,6 @@ class Failure:
     reason: str
 
 
-@dataclass(frozen=True)
-class FaceRow:
-    id: int
-    photo_id: int
-    path: str
-    model: str
-    box: tuple[float, float, float, float]
-    score: float
-    size: float
-
-
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -358,24 +347,6 @@ class Store:
             "faces": q("SELECT count(*) FROM faces").fetchone()[0],
             "photos_with_faces": q("SELECT count(DISTINCT photo_id) FROM faces").fetchone()[0],
         }
-
-    def faces_of_model(self, model: str) -> list[FaceRow]:
-        rows = self.db.execute(
-            "SELECT f.id, f.photo_id, p.path, f.model, f.x, f.y, f.w, f.h, f.score, f.size "
-            "FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.model = ? ORDER BY f.id",
-            [model],
-        )
-        return [FaceRow(r[0], r[1], from_db_path(r[2]), r[3], (r[4], r[5], r[6], r[7]), r[8], r[9]) for r in rows]
-
-    def embeddings(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Face ids and their embeddings (n, dim) for one pack."""
-        ids, vectors = [], []
-        for face_id, blob in self.db.execute("SELECT id, embedding FROM faces WHERE model = ? ORDER BY id", [model]):
-            ids.append(face_id)
-            vectors.append(blob_to_embedding(blob))
-        if not ids:
-            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
-        return np.array(ids, np.int64), np.stack(vectors)
 
     def thumb(self, face_id: int) -> bytes | None:
         row = self.db.execute("SELECT thumb FROM faces WHERE id = ?", [face_id]).fetchone()
