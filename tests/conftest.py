@@ -90,13 +90,13 @@ def set_mtime(path: Path, seconds: float) -> None:
 os.environ.setdefault("COLUMNS", "200")
 
 
-def cli_run(db, *args):
+def cli_run(db, *args, env=None):
     """`facecluster --db DB ARGS...` in-process; never a traceback."""
     from click.testing import CliRunner
 
     from facecluster.cli import cli
 
-    result = CliRunner().invoke(cli, ["--db", str(db), *args])
+    result = CliRunner().invoke(cli, ["--db", str(db), *args], env=env)
     assert "Traceback" not in result.output, result.output
     return result
 

@@ -11,13 +11,8 @@ from PIL import Image
 
 import facecluster.scan as scan_module
 from facecluster.cli import cli
+from tests.conftest import cli_run as run
 from tests.conftest import jpeg_bytes, set_mtime
-
-
-def run(db_path, *args, env=None):
-    result = CliRunner().invoke(cli, ["--db", str(db_path), *args], env=env)
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 def faces_by_path(db_path):

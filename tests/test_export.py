@@ -14,16 +14,10 @@ from click.testing import CliRunner
 
 import facecluster.export.html as html_module
 from facecluster.cli import cli
+from tests.conftest import cli_ok as ok
 
 PEOPLE = ["Ben_Affleck", "Elton_John", "Jerry_Seinfeld", "Madonna", "Mindy_Kaling"]
 HOSTILE = "<script>alert(1)</script> & Co"
-
-
-def ok(db, *args, cwd=None):
-    result = CliRunner().invoke(cli, ["--db", str(db), *args])
-    assert result.exit_code == 0, result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def group_of(db, identity):

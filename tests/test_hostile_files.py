@@ -6,16 +6,14 @@ import sqlite3
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 import facecluster.scan as scan_module
-from facecluster.cli import cli
 from facecluster.decode import decode
 from facecluster.errors import DecodeError
-from tests.conftest import jpeg_bytes
+from tests.conftest import cli_run, jpeg_bytes
 
 
 def encode(img, fmt, **kwargs):
@@ -25,9 +23,7 @@ def encode(img, fmt, **kwargs):
 
 
 def scan(db, folder, *extra):
-    result = CliRunner().invoke(cli, ["--db", str(db), "scan", "-q", *extra, str(folder)])
-    assert "Traceback" not in result.output, result.output
-    return result
+    return cli_run(db, "scan", "-q", *extra, str(folder))
 
 
 def photos(db):
