@@ -26,10 +26,8 @@ from facecluster.export.html import export_html
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
 from facecluster.names import backup, export_names, import_names
+from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.people import (
-    GroupOptions,
-    GroupSummary,
-    group,
     ignore_person,
     list_people,
     name_person,
