@@ -133,7 +133,7 @@ class ProgressView:
         self.bar: Progress | None = None
         self.last_line = 0.0
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.live:
             self.bar = Progress(
                 TextColumn("{task.description}"),

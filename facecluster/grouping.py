@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facecluster import config
-from facecluster.cluster import agglomerative_labels, hdbscan_labels, match_groups, members_by_label, one_face_per_photo, split_merged, vote_join
+from facecluster.cluster import (
+    agglomerative_labels,
+    hdbscan_labels,
+    match_groups,
+    members_by_label,
+    one_face_per_photo,
+    split_merged,
+    vote_join,
+)
 from facecluster.errors import UsageProblem
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import PeopleError

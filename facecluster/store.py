@@ -355,7 +355,7 @@ class Store:
 
     # ---- people ------------------------------------------------------------------
 
-    def grouping_inputs(self, model: str) -> "GroupingInputs":
+    def grouping_inputs(self, model: str) -> GroupingInputs:
         """Everything `group` needs about one pack's faces, as arrays."""
         rows = self.db.execute(
             "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding FROM faces "
@@ -395,7 +395,7 @@ class Store:
             [model, name, stamp, stamp],
         ).lastrowid)
 
-    def people_rows(self, model: str | None = None) -> list["PersonRow"]:
+    def people_rows(self, model: str | None = None) -> list[PersonRow]:
         sql = "SELECT id, model, name, ignored FROM people"
         rows = self.db.execute(sql + (" WHERE model = ?" if model else "") + " ORDER BY id", [model] if model else [])
         return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
@@ -421,7 +421,7 @@ class Store:
         """(person_id or None, how, face_id) rows: who each face belongs to, and why."""
         self.db.conn.executemany("UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?", list(assignments))
 
-    def find_people(self, target: str) -> list["PersonRow"]:
+    def find_people(self, target: str) -> list[PersonRow]:
         """People matching a number, or a name (exact, else case-insensitive)."""
         text = target.strip()
         select = "SELECT id, model, name, ignored FROM people WHERE "
@@ -433,7 +433,7 @@ class Store:
             ).fetchall()
         return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
-    def person_named(self, model: str, name: str) -> "PersonRow | None":
+    def person_named(self, model: str, name: str) -> PersonRow | None:
         row = self.db.execute(
             "SELECT id, model, name, ignored FROM people WHERE model = ? AND name = ?", [model, name]
         ).fetchone()
@@ -479,7 +479,7 @@ class Store:
             done.append((face_id, row[0]))
         return done
 
-    def people_summaries(self, model: str | None = None) -> list["PersonSummary"]:
+    def people_summaries(self, model: str | None = None) -> list[PersonSummary]:
         where = "WHERE p.model = ?" if model else ""
         rows = self.db.execute(
             f"""
@@ -504,7 +504,7 @@ class Store:
         sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
         return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
 
-    def person_faces(self, person_id: int) -> list["PersonFace"]:
+    def person_faces(self, person_id: int) -> list[PersonFace]:
         rows = self.db.execute(
             "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score, f.assigned FROM faces f "
             "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? ORDER BY p.taken, p.path, f.id",
@@ -512,7 +512,7 @@ class Store:
         )
         return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
 
-    def export_faces(self) -> Iterator["ExportFace"]:
+    def export_faces(self) -> Iterator[ExportFace]:
         """Every face with what an export shows of it, ordered by person, then date taken."""
         rows = self.db.execute(
             "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "

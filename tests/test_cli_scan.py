@@ -32,7 +32,7 @@ def test_scan_stores_good_photos_and_lists_bad_ones(db_path, photo_folder):
     assert "2 new" in result.stdout and "3 failed" in result.stdout and "7 faces found" in result.stdout
     assert "3 files could not be read" in result.stdout
     for name, reason in [("zero.jpg", "empty file"), ("truncated.jpg", "broken image data"), ("notes.jpg", "not an image")]:
-        line = next(l for l in result.stdout.splitlines() if name in l)
+        line = next(row for row in result.stdout.splitlines() if name in row)
         assert reason in line
     faces = faces_by_path(db_path)
     assert len(faces["astronaut.jpg"]) == 1 and len(faces["group.jpg"]) == 6

@@ -27,7 +27,9 @@ def test_every_table_and_column_is_documented(tmp_path):
     Store(tmp_path / "x.db").close()
     text = (DOCS / "schema.md").read_text()
     with sqlite3.connect(tmp_path / "x.db") as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%'")]
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite_%'"
+        )]
         for table in tables:
             assert f"## {table}" in text, f"docs/schema.md has no section for table {table}"
             section = text.split(f"## {table}", 1)[1].split("\n## ", 1)[0]

@@ -180,7 +180,8 @@ def test_scan_reads_names_from_our_sidecars_and_exiftools(library, tmp_path):
     x, y, w, h = target["bbox"]
     subprocess.run(
         [exiftool(), "-q", "-o", str(jerry[0]) + ".xmp",
-         f"-XMP-MP:RegionInfoMP={{Regions=[{{PersonDisplayName=Jerry,Rectangle={x / width:.4f}|, {y / height:.4f}|, {w / width:.4f}|, {h / height:.4f}}}]}}",
+         "-XMP-MP:RegionInfoMP={Regions=[{PersonDisplayName=Jerry,Rectangle="
+         f"{x / width:.4f}|, {y / height:.4f}|, {w / width:.4f}|, {h / height:.4f}}}]}}",
          str(jerry[0])],
         check=True, capture_output=True,
     )

@@ -61,7 +61,7 @@ def hostile(tmp_path, astronaut, t1_path):
         "bomb.gif": encode(Image.new("P", (30000, 30000)), "GIF"),
         "cmyk.jpg": encode(portrait.convert("CMYK"), "JPEG"),
         "grey.jpg": encode(portrait.convert("L"), "JPEG"),
-        "sixteen.png": encode(Image.fromarray((np.asarray(portrait.convert("L"), np.uint16) * 257)), "PNG"),
+        "sixteen.png": encode(Image.fromarray(np.asarray(portrait.convert("L"), np.uint16) * 257), "PNG"),
         "palette.png": encode(portrait.convert("P"), "PNG", transparency=0),
         "animated.gif": encode(portrait.convert("P"), "GIF", save_all=True, append_images=[Image.new("P", (512, 512))]),
         "animated.webp": encode(portrait, "WEBP", save_all=True, append_images=[Image.new("RGB", (512, 512))]),

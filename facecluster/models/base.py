@@ -32,12 +32,12 @@ class Detections:
         return int(self.scores.shape[0])
 
     @staticmethod
-    def empty() -> "Detections":
+    def empty() -> Detections:
         return Detections(
             np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32)
         )
 
-    def scaled(self, factor: float) -> "Detections":
+    def scaled(self, factor: float) -> Detections:
         """The same detections in an image `factor` times larger."""
         return Detections(self.boxes * factor, self.scores, self.landmarks * factor)
 
