@@ -1,22 +1,35 @@
-"""Scan speed against pure decode time, on one folder, in one run.
+"""Scan speed, side by side in one run: decode only, facecluster with 1 job and with
+all jobs, and face_recognition's pipeline (where it is installed), on the same photos.
 
-Prints photos/s and faces/s of a full `scan` (fresh database, all cores by
-default), then the time spent only reading and decoding the same photos the
-way the scan does (same size limits, same parallelism), and their ratio.
+For each pipeline: seconds, photos/s, faces found, faces/s and faces/s per core,
+then the ratios that matter: scan time over decode time (at the same number of
+processes), the speed-up of all jobs over one, and facecluster's faces/s per
+core over face_recognition's.
 
-    python benchmarks/scan_speed.py ../shared/facedata/compreface_samples
-    python benchmarks/scan_speed.py ../shared/facedata/groups --jobs 2
+- decode only: read and decode every photo the way the scan does (same draft
+  mode and size limits), in 1 process and in N (started cold, like the scan's).
+- facecluster: a real `scan` into a fresh database, --jobs 1 and --jobs N.
+- face_recognition (ageitgey, dlib): `load_image_file`, `face_locations` (HOG,
+  its default) and `face_encodings` (ResNet) per photo, one process. Skipped,
+  with a line saying so, when the package is not installed
+  (pip install face_recognition).
+
+    python benchmarks/scan_speed.py ../shared/facedata/celeb5_opencv_course \\
+        ../shared/facedata/compreface_samples ../shared/facedata/groups
+    python benchmarks/scan_speed.py ../shared/facedata/groups --jobs 2 --repeat 2
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,6 +41,21 @@ from facecluster.scan import ScanOptions, scan  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 
 
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    photos: int
+    cores: int
+    faces: int | None = None
+
+    def row(self) -> str:
+        faces = "-" if self.faces is None else str(self.faces)
+        per_s = "-" if self.faces is None else f"{self.faces / self.seconds:.1f}"
+        per_core = "-" if self.faces is None else f"{self.faces / self.seconds / self.cores:.1f}"
+        return (f"{self.name:34s} {self.seconds:8.2f} {self.photos / self.seconds:9.1f} {faces:>7s} {per_s:>8s} {per_core:>10s}")
+
+
 def decode_one(path: str) -> int:
     with open(path, "rb") as f:
         data = f.read()
@@ -37,47 +65,96 @@ def decode_one(path: str) -> int:
         return 0
 
 
-def pure_decode_seconds(paths: list[str], jobs: int) -> float:
+def decode_seconds(paths: list[str], jobs: int) -> float:
+    start = time.perf_counter()
     if jobs == 1:
-        start = time.perf_counter()
         for p in paths:
             decode_one(p)
-        return time.perf_counter() - start
-    # Cold, like the scan: starting the worker processes counts on both sides.
-    start = time.perf_counter()
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(decode_one, paths, chunksize=1))
+    else:
+        # Cold, like the scan: starting the worker processes counts on both sides.
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(decode_one, paths, chunksize=1))
     return time.perf_counter() - start
+
+
+def scan_run(folders: list[str], jobs: int, det_size: int) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "bench.db")
+        try:
+            summary = scan(store, folders, ScanOptions(jobs=jobs, det_size=det_size))
+            return summary.seconds, store.counts()["faces"]
+        finally:
+            store.close()
+
+
+def face_recognition_run(paths: list[str]) -> tuple[float, int]:
+    import face_recognition
+
+    faces = 0
+    start = time.perf_counter()
+    for path in paths:
+        try:
+            image = face_recognition.load_image_file(path)
+        except Exception:
+            continue  # unreadable for it: counted in the time, like the scan's failures
+        boxes = face_recognition.face_locations(image)
+        faces += len(face_recognition.face_encodings(image, boxes))
+    return time.perf_counter() - start, faces
+
+
+def best(runs):
+    return min(runs, key=lambda r: r[0])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder")
-    parser.add_argument("--jobs", type=int, default=config.default_jobs())
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--jobs", type=int, default=config.default_jobs(), help="the 'all jobs' run (default: one per core)")
     parser.add_argument("--det-size", type=int, default=config.DETECTION_SIZE)
-    parser.add_argument("--repeat", type=int, default=1, help="scan runs; the best is reported")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each pipeline; the fastest is reported")
+    parser.add_argument("--no-face-recognition", action="store_true", help="skip face_recognition even where installed")
     args = parser.parse_args()
-    if not os.path.isdir(args.folder):
-        sys.exit(f"folder not found: {args.folder}")
+    for folder in args.folders:
+        if not os.path.isdir(folder):
+            sys.exit(f"folder not found: {folder}")
 
-    paths = [e.path for e in crawl([args.folder])]
-    best = None
-    for _ in range(args.repeat):
-        with tempfile.TemporaryDirectory() as tmp:
-            store = Store(Path(tmp) / "bench.db")
-            summary = scan(store, [args.folder], ScanOptions(jobs=args.jobs, det_size=args.det_size))
-            faces = store.counts()["faces"]
-            store.close()
-        if best is None or summary.seconds < best[0]:
-            best = (summary.seconds, summary, faces)
-    seconds, summary, faces = best
-    decode_s = min(pure_decode_seconds(paths, args.jobs) for _ in range(max(1, args.repeat)))
-    print(f"folder          {args.folder}")
-    print(f"photos          {len(paths)} ({summary.failed} unreadable)")
-    print(f"jobs            {args.jobs}   det-size {args.det_size}")
-    print(f"scan            {seconds:.2f} s   {len(paths) / seconds:.1f} photos/s   {faces / seconds:.1f} faces/s   {faces} faces")
-    print(f"decode only     {decode_s:.2f} s   {len(paths) / decode_s:.1f} photos/s")
-    print(f"scan / decode   {seconds / decode_s:.2f}x")
+    paths = [e.path for e in crawl(args.folders)]
+    n, repeat = len(paths), max(1, args.repeat)
+    job_counts = sorted({1, args.jobs})
+    runs: dict[str, Run] = {}
+    for jobs in job_counts:
+        runs[f"decode{jobs}"] = Run(f"decode only, {jobs} process{'es' if jobs > 1 else ''}",
+                                    min(decode_seconds(paths, jobs) for _ in range(repeat)), n, jobs)
+    for jobs in job_counts:
+        seconds, faces = best([scan_run(args.folders, jobs, args.det_size) for _ in range(repeat)])
+        runs[f"scan{jobs}"] = Run(f"facecluster scan --jobs {jobs}", seconds, n, jobs, faces)
+    skipped = None
+    if args.no_face_recognition:
+        skipped = "skipped (--no-face-recognition)"
+    elif importlib.util.find_spec("face_recognition") is None:
+        skipped = "not installed (pip install face_recognition), skipped"
+    else:
+        seconds, faces = best([face_recognition_run(paths) for _ in range(repeat)])
+        runs["fr"] = Run("face_recognition (HOG + ResNet), 1", seconds, n, 1, faces)
+
+    print(f"folders   {' '.join(args.folders)}")
+    print(f"photos    {n}   det-size {args.det_size}   cores {config.default_jobs()}   best of {repeat}")
+    print(f"{'pipeline':34s} {'seconds':>8s} {'photos/s':>9s} {'faces':>7s} {'faces/s':>8s} {'faces/s/core':>10s}")
+    for run in runs.values():
+        print(run.row())
+    if skipped:
+        print(f"{'face_recognition':34s} {skipped}")
+    print("ratios")
+    for jobs in job_counts:
+        ratio = runs[f"scan{jobs}"].seconds / runs[f"decode{jobs}"].seconds
+        print(f"  scan / decode, {jobs} process{'es' if jobs > 1 else ''}:{'':9s} {ratio:6.2f}x")
+    if args.jobs > 1:
+        one, many = runs["scan1"], runs[f"scan{args.jobs}"]
+        print(f"  scan --jobs {args.jobs} over --jobs 1 (time):{'':7s} {one.seconds / many.seconds:6.2f}x")
+    if "fr" in runs:
+        fr, one = runs["fr"], runs["scan1"]
+        print(f"  facecluster / face_recognition, faces/s per core: {(one.faces / one.seconds) / max(fr.faces / fr.seconds, 1e-9):6.2f}x"
+              f"   (faces found: {one.faces} / {fr.faces})")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,19 @@
 """The default pack on real faces, checked against OpenCV's own implementation."""
 
+import hashlib
+import json
+import sqlite3
 
 import numpy as np
 import pytest
 
 from facecluster.align import align_faces
 from facecluster.errors import ModelError
-from facecluster.models import SFACE_FILES, load_pack, sface_model_dir
+from facecluster.models import SFACE_FILES, load_pack, sface_fingerprint, sface_model_dir, sface_pack
 from facecluster.models import onnx as onnx_util
-from facecluster.models.sface import SFaceEmbedder
+from facecluster.models import sface_int8
+from facecluster.models.sface import SFaceEmbedder, float_graph, int8_key
+from facecluster.models.sface_int8_ranges import RANGES
 from facecluster.models.yunet import YuNetDetector
 
 
@@ -17,6 +22,21 @@ def pack():
     p = load_pack("sface")
     p.load()
     return p
+
+
+@pytest.fixture(scope="module")
+def int8_pack(tmp_path_factory):
+    # The int8 graph is built into a throwaway cache, not the user's.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(sface_int8.CACHE_ENV, str(tmp_path_factory.mktemp("model-cache")))
+        p = sface_pack("int8")
+        p.load()
+    return p
+
+
+@pytest.fixture(scope="module")
+def shipped_float_graph():
+    return float_graph(onnx_util.read_verified(sface_model_dir() / SFACE_FILES["embedder"][0], SFACE_FILES["embedder"][1]))
 
 
 def test_astronaut_has_one_face(pack, astronaut):
@@ -60,6 +80,113 @@ def test_embeddings_agree_with_opencv_sface(pack, t1):
     cosine = (ours * ref).sum(axis=1)
     assert cosine.min() > 0.99
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert cosine.min() > 0.99999  # the float graph rewrite (folds, PRelu as depthwise Conv) is exact
+
+
+def test_int8_embeddings_agree_with_float(pack, int8_pack, astronaut, t1):
+    assert pack.embedder.precision == "fp32" and int8_pack.embedder.precision == "int8"
+    crops = np.concatenate([align_faces(img, pack.detector.predict(img).landmarks) for img in (astronaut, t1)])
+    assert len(crops) == 7
+    quantised, exact = int8_pack.embedder.predict(crops), pack.embedder.predict(crops)
+    np.testing.assert_allclose(np.linalg.norm(quantised, axis=1), 1.0, atol=1e-5)
+    # Measured 0.980 to 0.992 on these seven faces (0.989 mean over 1,237 faces of facedata,
+    # benchmarks/embed_speed.py): int8 is close to the float embedding, not equal to it.
+    cosine = (quantised * exact).sum(axis=1)
+    assert cosine.min() > 0.97
+    # ...and each face's int8 embedding is nearest to its own float embedding, far from the other six people's.
+    similarity = quantised @ exact.T
+    assert (similarity.argmax(axis=1) == np.arange(7)).all()
+    off_diagonal = similarity[~np.eye(7, dtype=bool)]
+    assert off_diagonal.max() < 0.6
+
+
+def test_int8_and_float_embeddings_have_different_fingerprints():
+    fp32, int8 = sface_fingerprint("fp32"), sface_fingerprint("int8")
+    assert fp32 != int8 and int8.startswith(fp32 + ":int8-")
+    # The default pack's fingerprint is the one databases have recorded all along.
+    assert fp32 == f"{SFACE_FILES['detector'][1][:16]}:{SFACE_FILES['embedder'][1][:16]}"
+    default = load_pack("sface")
+    assert default.fingerprint == fp32 and default.embedder.precision == "fp32"
+    fast = sface_pack("int8")
+    assert fast.name == "sface-int8" and fast.fingerprint == int8 and fast.embedder.precision == "int8"
+    with pytest.raises(ModelError, match="precision"):
+        SFaceEmbedder(sface_model_dir() / SFACE_FILES["embedder"][0], None, precision="fp16")
+
+
+def test_int8_cache_is_verified_and_rebuilt_when_corrupt(tmp_path, monkeypatch, shipped_float_graph):
+    key = int8_key(SFACE_FILES["embedder"][1])
+    built = []
+    real_quantize = sface_int8.quantize
+
+    def counting_quantize(graph, ranges):
+        built.append(1)
+        return real_quantize(graph, ranges)
+
+    monkeypatch.setattr(sface_int8, "quantize", counting_quantize)
+    first = sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path)
+    assert len(built) == 1
+    (model,) = tmp_path.glob("sface_int8_*.onnx")
+    record = json.loads(model.with_suffix(".json").read_text())
+    assert record["sha256"] == hashlib.sha256(first).hexdigest() and record["key"] == key
+
+    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert len(built) == 1  # read back, not rebuilt
+
+    corrupt = bytearray(model.read_bytes())
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    model.write_bytes(bytes(corrupt))
+    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert len(built) == 2  # the digest did not match: rebuilt, and the same bytes again
+    assert model.read_bytes() == first
+
+    model.with_suffix(".json").write_text("{not json")
+    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert len(built) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model.name, model.with_suffix(".json").name])  # no temp files left
+
+
+def test_int8_builds_in_memory_when_the_cache_cannot_be_written(tmp_path, shipped_float_graph):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    data = sface_int8.cached_int8(shipped_float_graph, "k", RANGES, folder=blocked / "cache")
+    assert data == sface_int8.quantize(shipped_float_graph, RANGES)
+
+
+def test_int8_graph_runs_int8_kernels(shipped_float_graph):
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load_from_string(sface_int8.quantize(shipped_float_graph, RANGES))
+    ops = {n.op_type for n in graph.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    quantised_weights = [i for i in graph.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
+    assert len(quantised_weights) >= 27  # every Conv of SFace, plus the 1x1 depthwise PRelu halves
+
+
+def test_prelu_as_depthwise_is_exact():
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    slope = np.array([0.25, -0.5, 1.5], np.float32).reshape(3, 1, 1)
+    graph = helper.make_graph(
+        [helper.make_node("PRelu", ["x", "a"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])],
+        [numpy_helper.from_array(slope, "a")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    rewritten = onnx_util.prelu_as_depthwise(model.SerializeToString())
+    assert "PRelu" not in {n.op_type for n in onnx.load_from_string(rewritten).graph.node}
+    x = np.random.default_rng(0).normal(size=(1, 3, 4, 4)).astype(np.float32)
+    y = ort.InferenceSession(rewritten, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(y, np.where(x > 0, x, slope * x), rtol=1e-6, atol=1e-6)
+
+
+def test_blocked_dequantize_matches_the_definition():
+    q = np.array([[1, -2, 3, 4, -5]], np.int8)
+    scale = np.array([[0.5, 2.0]], np.float32)  # blocks of 3 along axis 1: [0:3] and [3:5]
+    zero = np.array([[1, 0]], np.int8)
+    w = onnx_util._dequantize(q, scale, zero, axis=1, block_size=3)
+    np.testing.assert_allclose(w, [[0.0, -1.5, 1.0, 8.0, -10.0]])
 
 
 def test_alignment_matches_opencv_aligncrop(pack, t1):
@@ -140,3 +267,21 @@ def test_missing_insightface_pack_says_where_to_put_it(tmp_path, monkeypatch):
 def test_empty_model_folder(tmp_path):
     with pytest.raises(ModelError, match="no .onnx files"):
         load_pack(str(tmp_path))
+
+
+def test_the_int8_pack_is_opt_in_and_keeps_its_faces_apart(tmp_path, astronaut, monkeypatch):
+    """`--model sface-int8` scans the same photo again under its own pack name; `sface` faces stay as they were."""
+    from tests.conftest import cli_ok, jpeg_bytes
+
+    monkeypatch.setenv("FACECLUSTER_MODEL_CACHE", str(tmp_path / "cache"))
+    library = tmp_path / "photos"
+    library.mkdir()
+    (library / "astronaut.jpg").write_bytes(jpeg_bytes(astronaut))
+    db = tmp_path / "x.db"
+    cli_ok(db, "scan", "-q", "--jobs", "1", str(library))
+    cli_ok(db, "scan", "-q", "--jobs", "1", "--model", "sface-int8", str(library))
+    with sqlite3.connect(db) as conn:
+        per_pack = dict(conn.execute("SELECT model, count(*) FROM faces GROUP BY model").fetchall())
+        vectors = {m: np.frombuffer(b, "<f4") for m, b in conn.execute("SELECT model, embedding FROM faces")}
+    assert per_pack == {"sface": 1, "sface-int8": 1}
+    assert 0.97 < float(vectors["sface"] @ vectors["sface-int8"]) < 0.99999  # close, never the same numbers

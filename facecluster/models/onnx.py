@@ -75,8 +75,8 @@ def expand_prelu(model_bytes: bytes) -> bytes:
 
     onnxruntime's CPU PRelu with a (C, 1, 1) slope falls back to generic
     broadcasting and took 60% of SFace's time; the four plain element-wise
-    ops run in NCHWc layout and cut SFace from 24 to 18 ms a face here
-    (benchmarks/README: embeddings unchanged, cosine 1.0).
+    ops cut SFace from 24 to 18 ms a face here. Superseded for SFace by
+    `prelu_as_depthwise` (kept for graphs with non-constant slopes).
     """
     import onnx
     from onnx import helper
@@ -99,6 +99,220 @@ def expand_prelu(model_bytes: bytes) -> bytes:
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return model.SerializeToString()
+
+
+def prelu_as_depthwise(model_bytes: bytes) -> bytes:
+    """Rewrite every PRelu(x, a) with a constant per-channel slope as
+    DepthwiseConv1x1[a](x) + DepthwiseConv1x1[1 - a](Relu(x)), the same function.
+
+    Why not `expand_prelu`: its Sub and broadcast Mul have no NCHWc kernel, so
+    onnxruntime reordered every activation out of and back into its blocked
+    layout around them (a third of SFace's time). Relu, a 1x1 depthwise Conv and
+    Add all run blocked, so the reorders go (SFace 10.4 -> 8.4 ms a face in one
+    measurement on this machine, cosine to the original 1.0000); and a Conv is
+    what int8 quantisation knows how to run.
+
+    Example:
+        graph = prelu_as_depthwise(graph)
+    """
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    nodes, added = [], []
+    for node in graph.node:
+        if node.op_type != "PRelu" or node.input[1] not in initializers:
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        y = node.output[0]
+        a = numpy_helper.to_array(initializers[slope]).astype(np.float32).reshape(-1)
+        if a.size == 1:
+            nodes.append(node)  # one slope: nothing per-channel to gain
+            continue
+        channels = a.size
+        keep_negative = numpy_helper.from_array(a.reshape(channels, 1, 1, 1), f"{y}/slope")
+        keep_positive = numpy_helper.from_array((1.0 - a).reshape(channels, 1, 1, 1), f"{y}/one_minus_slope")
+        added += [keep_negative, keep_positive]
+        nodes += [
+            helper.make_node("Relu", [x], [f"{y}/relu"], name=f"{y}/relu"),
+            helper.make_node("Conv", [x, keep_negative.name], [f"{y}/ax"], name=f"{y}/ax", group=channels, kernel_shape=[1, 1]),
+            helper.make_node(
+                "Conv", [f"{y}/relu", keep_positive.name], [f"{y}/br"], name=f"{y}/br", group=channels, kernel_shape=[1, 1]
+            ),
+            helper.make_node("Add", [f"{y}/ax", f"{y}/br"], [y], name=f"{y}/add"),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.initializer.extend(added)
+    _drop_unused_initializers(graph)
+    return model.SerializeToString()
+
+
+def fold_weight_dequantize(model_bytes: bytes) -> bytes:
+    """Replace every DequantizeLinear (and Reshape) of a constant weight by the
+    float weight it computes, in numpy: a plain float graph, the same numbers
+    onnxruntime's `session.disable_quant_qdq` computes at load time.
+
+    Handles per-tensor, per-axis and blocked (`block_size`) scales, as OpenCV
+    Zoo's int8 block-quantised files use. Deterministic: the float graph, and
+    so anything built from it, does not depend on the onnxruntime version.
+
+    Example:
+        float_graph = fold_weight_dequantize(repair_block_quantized(data))
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    initializers = {init.name: init for init in graph.initializer}
+    folded: dict[str, np.ndarray] = {}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and all(name in initializers for name in node.input):
+            q, scale, *zero = (numpy_helper.to_array(initializers[name]) for name in node.input)
+            attrs = {a.name: helper_value(a) for a in node.attribute}
+            folded[node.output[0]] = _dequantize(q, scale, zero[0] if zero else None, attrs.get("axis", 1), attrs.get("block_size", 0))
+        elif node.op_type == "Reshape" and node.input[0] in folded and node.input[1] in initializers:
+            shape = numpy_helper.to_array(initializers[node.input[1]])
+            folded[node.output[0]] = folded.pop(node.input[0]).reshape(shape)
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+    graph.initializer.extend(numpy_helper.from_array(w.astype(np.float32), name) for name, w in folded.items())
+    _drop_unused_initializers(graph)
+    return model.SerializeToString()
+
+
+def fold_batchnorm(model_bytes: bytes) -> bytes:
+    """Fold inference BatchNormalization into the Conv before it or the Gemm
+    after it (through Dropout and Flatten), in numpy; drop inference Dropout.
+
+    onnxruntime does the Conv case itself at load; doing it here makes the
+    float graph that int8 calibration ranges are recorded for the same on
+    every onnxruntime version, and takes the two BatchNorms around SFace's
+    last layer (which onnxruntime leaves in place) out of the int8 graph.
+
+    Example:
+        float_graph = fold_batchnorm(float_graph)
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    # Dropout is the identity at inference: rewire its readers to its input.
+    renames = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Dropout"}
+    nodes = [n for n in graph.node if n.op_type != "Dropout"]
+    for n in nodes:
+        for i, name in enumerate(n.input):
+            if name in renames:
+                n.input[i] = renames[name]
+    weights = {init.name: numpy_helper.to_array(init).astype(np.float32) for init in graph.initializer}
+    producer = {out: n for n in nodes for out in n.output}
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+    graph_outputs = {o.name for o in graph.output}
+    removed = set()
+    for bn in [n for n in nodes if n.op_type == "BatchNormalization"]:
+        if not all(name in weights for name in bn.input[1:5]):
+            continue
+        eps = next((helper_value(a) for a in bn.attribute if a.name == "epsilon"), 1e-5)
+        gamma, beta, mean, var = (weights[name] for name in bn.input[1:5])
+        scale = gamma / np.sqrt(var + eps)
+        shift = beta - mean * scale
+        before = producer.get(bn.input[0])
+        after = readers.get(bn.output[0], [])
+        if before is not None and before.op_type == "Conv" and len(readers[bn.input[0]]) == 1 and bn.input[0] not in graph_outputs:
+            w = weights[before.input[1]]
+            b = weights[before.input[2]] if len(before.input) > 2 else np.zeros(w.shape[0], np.float32)
+            weights[before.input[1]] = w * scale.reshape(-1, *([1] * (w.ndim - 1)))
+            bias_name = f"{before.name or before.output[0]}/bias"
+            weights[bias_name] = b * scale + shift
+            if len(before.input) > 2:
+                before.input[2] = bias_name
+            else:
+                before.input.append(bias_name)
+            before.output[0] = bn.output[0]
+            removed.add(id(bn))
+        elif before is not None and before.op_type == "Gemm" and _plain_gemm(before) and len(readers[bn.input[0]]) == 1:
+            # y = W x + b, then per-output scale and shift
+            w, b = weights[before.input[1]], weights[before.input[2]]
+            weights[before.input[1]] = w * scale[:, None]
+            weights[before.input[2]] = b * scale + shift
+            before.output[0] = bn.output[0]
+            removed.add(id(bn))
+        elif len(after) == 1 and after[0].op_type == "Flatten":
+            flatten = after[0]
+            gemms = readers.get(flatten.output[0], [])
+            if len(gemms) != 1 or gemms[0].op_type != "Gemm" or not _plain_gemm(gemms[0]):
+                continue
+            gemm = gemms[0]
+            w, b = weights[gemm.input[1]], weights[gemm.input[2]]
+            per_channel = w.shape[1] // scale.size
+            s, t = np.repeat(scale, per_channel), np.repeat(shift, per_channel)
+            weights[gemm.input[2]] = b + w @ t
+            weights[gemm.input[1]] = w * s[None, :]
+            flatten.input[0] = bn.input[0]
+            removed.add(id(bn))
+    nodes = [n for n in nodes if id(n) not in removed]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(numpy_helper.from_array(w, name) for name, w in weights.items())
+    _drop_unused_initializers(graph)
+    return model.SerializeToString()
+
+
+def _plain_gemm(node) -> bool:
+    attrs = {a.name: helper_value(a) for a in node.attribute}
+    return (
+        len(node.input) == 3 and attrs.get("transA", 0) == 0 and attrs.get("transB", 0) == 1
+        and attrs.get("alpha", 1.0) == 1.0 and attrs.get("beta", 1.0) == 1.0
+    )
+
+
+def helper_value(attribute):
+    from onnx import helper
+
+    return helper.get_attribute_value(attribute)
+
+
+def _dequantize(q, scale, zero, axis: int, block_size: int):
+    import numpy as np
+
+    q = q.astype(np.float32)
+    scale = scale.astype(np.float32)
+    zero = np.zeros_like(scale) if zero is None else zero.astype(np.float32)
+    if scale.size == 1:
+        return (q - zero.reshape(())) * scale.reshape(())
+    axis = axis % q.ndim
+    if block_size:
+        # One scale per block of `block_size` along `axis`; the last block may be short.
+        scale = np.repeat(scale, block_size, axis=axis).take(range(q.shape[axis]), axis=axis)
+        zero = np.repeat(zero, block_size, axis=axis).take(range(q.shape[axis]), axis=axis)
+    else:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return (q - zero) * scale
+
+
+def _drop_unused_initializers(graph) -> None:
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    kept = [init for init in graph.initializer if init.name in used]
+    if len(kept) != len(graph.initializer):
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
 
 
 def make_dims_dynamic(model_bytes: bytes, dims: dict[int, str]) -> bytes:
@@ -125,13 +339,15 @@ def _numel(dims) -> int:
     return n
 
 
-def session(model_bytes: bytes, threads: int = 1):
+def session(model_bytes: bytes, threads: int = 1, fold_qdq: bool = True):
     """An onnxruntime CPU session.
 
     One intra-op thread: on a 2-core machine two spinning sessions doubled the
     latency, so parallelism comes from one worker process per core instead.
-    `session.disable_quant_qdq` folds the int8 weights to float at load time,
-    which is what makes these graphs fast on CPU (YuNet ~3 ms at 640 px).
+    `fold_qdq` sets `session.disable_quant_qdq`, which folds the int8 weights to
+    float at load time (what makes OpenCV Zoo's weight-only int8 graphs fast on
+    CPU: YuNet ~3 ms at 640 px); a graph quantised for real int8 execution
+    (sface_int8) must keep its QDQ pairs, so it passes False.
     """
     import onnxruntime as ort
 
@@ -139,7 +355,9 @@ def session(model_bytes: bytes, threads: int = 1):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if fold_qdq:
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     try:
