@@ -13,6 +13,8 @@ The rules that make a user's corrections stick:
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,17 +23,25 @@ import numpy as np
 
 from facecluster import config
 from facecluster.cluster import (
+    ATTACH_SEARCH,
+    AttachRule,
     agglomerative_labels,
+    attach_faces,
+    drop_small,
     hdbscan_labels,
+    knn_of,
     match_groups,
     members_by_label,
+    merge_small_groups,
     one_face_per_photo,
     split_merged,
+    strict_small_groups,
+    trim_loose,
     vote_join,
 )
 from facecluster.errors import UsageProblem
 from facecluster.models import DEFAULT_PACK
-from facecluster.people import PeopleError
+from facecluster.people import PeopleError, clean_name
 from facecluster.store import GroupingInputs, Store
 
 
@@ -39,11 +49,12 @@ from facecluster.store import GroupingInputs, Store
 class GroupOptions:
     model: str = DEFAULT_PACK
     method: str = "hdbscan"  # or "agglomerative"
-    min_faces: int = config.MIN_GROUP_FACES
+    min_faces: int = config.MIN_GROUP_FACES  # the smallest group, after every step
     min_samples: int = config.HDBSCAN_MIN_SAMPLES
     threshold: float = config.AGGLOMERATIVE_THRESHOLD
     min_face_size: float = config.MIN_CLUSTER_FACE_PIXELS
     min_score: float = config.MIN_CLUSTER_SCORE
+    min_quality: float = config.MIN_CLUSTER_QUALITY
     join_distance: float = config.JOIN_DISTANCE
 
     def check(self) -> None:
@@ -53,11 +64,16 @@ class GroupOptions:
             raise UsageProblem("--min-faces must be at least 2")
         if self.min_samples < 1:
             raise UsageProblem("--min-samples must be a positive number")
+        # NaN compares false with everything, so each range test is written to fail on it.
         for name in ("threshold", "join_distance"):
             if not 0 < getattr(self, name) <= 2:
                 raise UsageProblem(f"--{name.replace('_', '-')} must be between 0 and 2 (distances between unit vectors)")
-        if self.min_face_size < 0 or not 0 <= self.min_score <= 1:
-            raise UsageProblem("--min-size must be >= 0 and --min-score between 0 and 1")
+        if not 0 <= self.min_face_size < math.inf:
+            raise UsageProblem("--min-size must be a number of pixels, 0 or more")
+        if not 0 <= self.min_score <= 1:
+            raise UsageProblem("--min-score must be between 0 and 1")
+        if not 0 <= self.min_quality <= 1:
+            raise UsageProblem("--min-quality must be between 0 and 1")
 
 
 @dataclass
@@ -69,8 +85,9 @@ class GroupSummary:
     kept_groups: int = 0  # groups that kept their number
     named: int = 0  # named people
     joined: dict[str, int] = field(default_factory=dict)  # name (or "#id") -> faces that joined
-    below_quality: int = 0  # faces kept out of groups by the quality gate
+    below_quality: int = 0  # faces below the quality gate left unclustered
     noise: int = 0  # faces that passed the gate but fit no group
+    attached: int = 0  # left-out faces that joined a group by their neighbours' vote
     seconds: float = 0.0
 
 
@@ -87,10 +104,22 @@ class Plan:
     joined: list[tuple[int, int]]
     clusters: list[list[int]]
     clustered_rows: int  # faces that were clustered (passed the gate, joined nobody)
+    attached: list[int] = field(default_factory=list)  # rows that joined a group after clustering (attach_faces)
 
 
 def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     """The decisions of `group`, computed from arrays alone (no database).
+
+    Steps (each measured in docs/quality.md):
+    1. faces close to a named or ignored person join it (vote_join);
+    2. the faces that pass the quality gate are clustered (HDBSCAN, minimum
+       `config.HDBSCAN_MIN_CLUSTER`), look-alikes split, one face per photo,
+       loose members trimmed;
+    3. if `min_faces` is below that minimum, a strict pass forms small groups
+       (every two faces close, different photos), and a small group joins a
+       big one when all its members vote for it unanimously;
+    4. left-out faces, below the gate too, join a group by a nearest-neighbour vote;
+    5. no group under `min_faces`, nobody twice in a photo, checked last.
 
     Example:
         plan = plan_groups(store.grouping_inputs("sface"), GroupOptions())
@@ -99,7 +128,11 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     decided = np.array(
         [p in people and (people[p].name is not None or people[p].ignored) for p in data.person_ids.tolist()], bool
     )
-    passes = (data.sizes >= options.min_face_size) & (data.scores >= options.min_score)
+    qualities = data.qualities if data.qualities is not None else np.ones(len(data.face_ids))
+    passes = (
+        (data.sizes >= options.min_face_size) & (data.scores >= options.min_score)
+        & (np.nan_to_num(qualities, nan=1.0) >= options.min_quality)
+    )
     open_rows = np.flatnonzero(~decided & passes)
     ref_rows = np.flatnonzero(decided)
     votes = vote_join(
@@ -108,16 +141,46 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
         threshold=options.join_distance, refused=_refusals(data, open_rows),
     )
     joined = [(int(r), int(p)) for r, p in zip(open_rows[votes >= 0], votes[votes >= 0])]
-    rest = open_rows[votes < 0]
-    x = data.embeddings[rest]
+    rest = open_rows[votes < 0]  # clustered: passed the gate, joined nobody
+    # Faces below the gate take no part in forming groups but may join one at step 4.
+    pool = np.flatnonzero(~decided)
+    pool = pool[~np.isin(pool, open_rows[votes >= 0])]
+    in_rest = np.isin(pool, rest)
+    x, photos = data.embeddings[pool], data.photo_ids[pool]
+    labels = np.full(len(pool), -1, np.int64)
+    first = max(options.min_faces, config.HDBSCAN_MIN_CLUSTER)
     if options.method == "hdbscan":
-        labels = hdbscan_labels(x, options.min_faces, options.min_samples)
-        labels = split_merged(labels, x, options.min_faces, options.min_samples)
+        strong = np.flatnonzero(in_rest)
+        found = hdbscan_labels(x[strong], first, options.min_samples)
+        found = split_merged(found, x[strong], first, options.min_samples)
+        found = one_face_per_photo(found, photos[strong], x[strong])
+        found = trim_loose(found, x[strong], config.TRIM_NEIGHBOUR, config.TRIM_DISTANCE)
+        labels[strong] = drop_small(found, first)
+        # Nearest faces of every face left out so far, for the small-group merge and for attaching: found once.
+        neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
+        if options.min_faces < first:
+            labels = strict_small_groups(
+                labels, x, photos, in_rest, config.SMALL_GROUP_DISTANCE, options.min_faces, first - 1,
+            )
+            labels = merge_small_groups(labels, x, photos, first, ATTACH_RULE, neighbours)
     else:
-        labels = agglomerative_labels(x, options.threshold, options.min_faces)
-    labels = one_face_per_photo(labels, data.photo_ids[rest], x)
-    clusters = [rest[members].tolist() for members in members_by_label(labels)]
-    return Plan(decided, passes, joined, [c for c in clusters if c], len(rest))
+        strong = np.flatnonzero(in_rest)
+        found = agglomerative_labels(x[strong], options.threshold, options.min_faces)
+        found = one_face_per_photo(found, photos[strong], x[strong])
+        labels[strong] = drop_small(found, options.min_faces)
+        neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
+    clustered = labels >= 0
+    labels = attach_faces(labels, x, photos, np.ones(len(pool), bool), ATTACH_RULE, neighbours=neighbours)
+    # The invariants, whatever the steps above did: one face per person per photo, no group under the minimum.
+    labels = drop_small(one_face_per_photo(labels, photos, x), options.min_faces)
+    clusters = [pool[members].tolist() for members in members_by_label(labels)]
+    attached = pool[(labels >= 0) & ~clustered].tolist()
+    return Plan(decided, passes, joined, [c for c in clusters if c], len(rest), attached)
+
+
+ATTACH_RULE = AttachRule(
+    config.ATTACH_NEIGHBOURS, config.ATTACH_VOTES, config.ATTACH_REACH_RATIO, config.ATTACH_FLOOR, config.ATTACH_CAP,
+)
 
 
 def group(store: Store, options: GroupOptions | None = None, progress: Callable[[str], None] | None = None) -> GroupSummary:
@@ -131,6 +194,8 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
     say = progress or (lambda message: None)
     started = time.monotonic()
     with store.writer("group"):
+        if fill_face_quality(store, options.model, say):
+            say("quality scores filled in for faces scanned before they existed")
         data = store.grouping_inputs(options.model)
         if len(data.face_ids) == 0:
             known = store.models_with_faces()
@@ -174,10 +239,42 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
         summary.new_groups = len(fresh)
         summary.kept_groups = len(kept)
         summary.named = sum(1 for p in people.values() if p.name is not None)
-        summary.below_quality = int((~plan.decided & ~plan.passes).sum())
+        summary.below_quality = int(sum(
+            1 for row in np.flatnonzero(~plan.decided & ~plan.passes).tolist() if face_ids[row] not in placed
+        ))
         summary.noise = int((~plan.decided).sum()) - len(placed) - summary.below_quality
+        summary.attached = len(plan.attached)
         summary.seconds = time.monotonic() - started
     return summary
+
+
+def fill_face_quality(store: Store, model: str, progress: Callable[[str], None] | None = None) -> int:
+    """Compute the quality score of faces scanned before it existed (migration m004). Returns faces filled.
+
+    Uses only what the database holds (the 128 px thumbnail, landmarks, size
+    and detection score), the same inputs scan uses, so no photo is read and
+    no model runs: about 1 ms a face, once.
+
+    Example:
+        fill_face_quality(store, "sface")
+    """
+    from facecluster.quality import thumb_quality
+
+    filled = 0
+    while True:
+        rows = store.faces_without_quality(model)
+        if not rows:
+            return filled
+        pairs = []
+        for face_id, thumb, landmarks, size, score in rows:
+            marks = json.loads(landmarks) if landmarks else []
+            quality = thumb_quality(thumb, marks, size or 0.0, score or 0.0) if len(marks) == 10 else 0.0
+            pairs.append((face_id, quality))
+        with store.transaction():
+            store.set_face_quality(pairs)
+        filled += len(pairs)
+        if progress:
+            progress(f"quality scores: {filled} faces")
 
 
 def _adopt_xmp_names(store: Store, model: str, data: GroupingInputs) -> int:
@@ -186,21 +283,23 @@ def _adopt_xmp_names(store: Store, model: str, data: GroupingInputs) -> int:
     A face the user already put with a named or ignored person, or removed
     from the person of that name, is left alone. Returns faces adopted.
     """
-    named = {p.name: p.id for p in data.people.values() if p.name is not None}
+    named: dict[str, int] = {}  # name as written in the XMP -> person
     people = data.people
     adopted = 0
     with store.transaction():
-        for face_id, name, person in store.xmp_labelled_faces(model):
-            name = " ".join(name.split())
-            if not name or name.isdigit():
-                continue
+        for face_id, raw, person in store.xmp_labelled_faces(model):
             if person in people and (people[person].name is not None or people[person].ignored):
                 continue
-            if name not in named:
-                named[name] = store.name_person_new(model, name)
-            if (face_id, named[name]) in data.rejections:
+            if raw not in named:
+                try:
+                    name = clean_name(raw)  # the same rules as `facecluster name`: no control characters, no numbers
+                except PeopleError:
+                    continue
+                found = store.person_named(model, name)  # any case: "bald GUY" and "bald guy" are one person
+                named[raw] = found.id if found is not None else store.name_person_new(model, name)
+            if (face_id, named[raw]) in data.rejections:
                 continue
-            store.assign_faces([(named[name], "xmp", face_id)])
+            store.assign_faces([(named[raw], "xmp", face_id)])
             adopted += 1
     return adopted
 

@@ -114,3 +114,99 @@ def test_quality_by_hand():
     assert q.bcubed_recall == pytest.approx(0.75)
     assert q.unclustered == 0.25
     assert quality([1, 1, 2], [5, 5, 6]).bcubed_f == 1.0
+
+
+# ---- after clustering: trim, small groups, attach -------------------------------------------------
+
+
+def two_people(per=12, spread=0.03, seed=0):
+    """Two tight people far apart (unit vectors in 16-D), one photo per face."""
+    centres = np.eye(16, dtype=np.float32)[:2]
+    x, truth = blobs(centres, per, spread=spread, seed=seed)
+    return x, truth, np.arange(len(x), dtype=np.int64)
+
+
+def towards(a, b, t):
+    """The unit vector a fraction t of the way from a to b."""
+    v = (1 - t) * a + t * b
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_trim_loose_drops_the_member_without_close_fellows():
+    x, truth, _ = two_people()
+    stranger = towards(x[0], x[-1], 0.5)  # halfway to the other person: 1.0 or so from everyone
+    x = np.vstack([x, stranger])
+    labels = np.concatenate([truth, [0]]).astype(np.int64)
+    out = cluster.trim_loose(labels, x, k=4, limit=0.6)
+    assert out[-1] == -1
+    assert (out[:-1] == truth).all()
+
+
+def test_attach_faces_joins_a_close_face_and_respects_photos():
+    x, truth, photos = two_people()
+    near = towards(x[0], x[-1], 0.1)  # close to person 0
+    x = np.vstack([x, near, near])
+    photos = np.concatenate([photos, [100, 3]])  # the second copy sits in a photo person 0 is already in
+    labels = np.concatenate([truth, [-1, -1]]).astype(np.int64)
+    out = cluster.attach_faces(labels, x, photos, np.ones(len(x), bool))
+    assert out[-2] == 0
+    assert out[-1] == -1  # never twice in one photo
+    assert (out[:-2] == truth).all()
+
+
+def test_attach_faces_refuses_far_or_undecided_faces():
+    x, truth, photos = two_people()
+    middle = towards(x[0], x[-1], 0.5)  # its nearest faces split between the two groups
+    far = unit(1, 16, seed=7)[0]  # nowhere near anyone
+    x = np.vstack([x, middle, far])
+    photos = np.concatenate([photos, [100, 101]])
+    labels = np.concatenate([truth, [-1, -1]]).astype(np.int64)
+    out = cluster.attach_faces(labels, x, photos, np.ones(len(x), bool))
+    assert out[-1] == -1 and (out[:-2] == truth).all()
+    ineligible = cluster.attach_faces(labels, x, photos, np.zeros(len(x), bool))
+    assert (ineligible == labels).all()
+
+
+def test_attach_reach_depends_on_how_loose_the_group_is():
+    """The same distance that joins a loose group is refused by a tight one."""
+    rule = cluster.AttachRule(k=5, votes=3, ratio=1.3, floor=0.0, cap=2.0)
+    for spread, joins in ((0.02, False), (0.2, True)):
+        x, truth, photos = two_people(spread=spread)
+        probe = towards(x[truth == 0].mean(axis=0), x[-1], 0.2)
+        x = np.vstack([x, probe])
+        labels = np.concatenate([truth, [-1]]).astype(np.int64)
+        out = cluster.attach_faces(labels, x, np.concatenate([photos, [100]]), np.ones(len(x), bool), rule)
+        assert (out[-1] == 0) == joins, spread
+
+
+def test_strict_small_groups_pairs_close_faces_from_different_photos():
+    x = unit(6, 16, seed=3)
+    # two near-twins: of face 0 (row 6, another photo) and of face 2 (row 7, in face 2's own photo)
+    pairs = np.vstack([x, [towards(x[0], x[1], 0.02), towards(x[2], x[3], 0.02)]])
+    photos = np.array([0, 1, 2, 3, 4, 5, 10, 2], np.int64)
+    labels = np.full(8, -1, np.int64)
+    out = cluster.strict_small_groups(labels, pairs, photos, np.ones(8, bool), distance=0.3)
+    assert out[0] == out[6] >= 0
+    assert out[2] == -1 and out[7] == -1
+    assert (out[[1, 3, 4, 5]] == -1).all()
+    none = cluster.strict_small_groups(labels, pairs, photos, np.zeros(8, bool), distance=0.3)
+    assert (none == -1).all()
+
+
+def test_strict_small_groups_keeps_sizes_within_bounds():
+    x, truth, photos = two_people(per=6, spread=0.01)
+    out = cluster.strict_small_groups(np.full(len(x), -1, np.int64), x, photos, np.ones(len(x), bool),
+                                      distance=0.3, min_size=2, max_size=4)
+    assert (out == -1).all()  # six faces that close are no small group: HDBSCAN's to find
+
+
+def test_merge_small_groups_needs_every_member_unanimous():
+    x, truth, photos = two_people(per=12, spread=0.05)
+    pair = np.vstack([towards(x[0], x[-1], 0.05), towards(x[1], x[-1], 0.05)])
+    split = np.vstack([towards(x[0], x[-1], 0.05), towards(x[-1], x[0], 0.05)])
+    x = np.vstack([x, pair, split])
+    photos = np.concatenate([photos, [100, 101, 102, 103]])
+    labels = np.concatenate([truth, [2, 2, 3, 3]]).astype(np.int64)
+    out = cluster.merge_small_groups(labels, x, photos, below=5)
+    assert (out[24:26] == 0).all()  # both members vote for person 0
+    assert (out[26:28] == 3).all()  # one votes 0, one votes 1: stays a small group
