@@ -8,18 +8,29 @@ Two region dialects are read and written:
 - Microsoft Photo (`MP:RegionInfo`; Windows Photo Gallery, Picasa exports):
   `MPReg:Rectangle` "x, y, w, h" with x/y the top-left corner, normalised.
 
-Writing never touches a photo: it writes or merges a sidecar. Regions and
-keywords that were there before are kept, except regions this export
-replaces (same name, or the same face); writing twice gives the same file.
+Sidecars come from other programs, so they are untrusted: they are parsed
+with defusedxml (no DTDs, no entities) and never with a process-wide
+namespace registry. Writing never touches a photo: it merges our regions into
+the sidecar's own tree, in place, and serialises that tree with the sidecar's
+own prefixes. Everything else stays: other properties, other apps' regions,
+keywords; only a region of the same name as one of ours is replaced. A merge
+that would lose anything we did not write (checked by comparing every
+property before and after), or a sidecar we cannot parse, raises
+`SidecarProblem`: the caller leaves that sidecar untouched and reports it.
+Writing twice gives the same bytes.
 """
 
 from __future__ import annotations
 
-import io
 import os
+import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -32,11 +43,20 @@ NS = {
     "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
     "dc": "http://purl.org/dc/elements/1.1/",
 }
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # real sidecars are a few KB; a bigger one is not read, and not rewritten
+
+# Characters XML 1.0 cannot carry at all, not even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _q(name: str) -> str:
     prefix, local = name.split(":")
     return f"{{{NS[prefix]}}}{local}"
+
+
+class SidecarProblem(Exception):
+    """A sidecar we cannot parse, or cannot merge into without losing something: left untouched."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,33 @@ class Region:
 
     name: str
     box: tuple[float, float, float, float]
+
+
+def xml_safe(text: str) -> bool:
+    """Whether XML 1.0 can hold `text` (no control characters other than tab and newlines).
+
+    Example:
+        xml_safe("Ann") and not xml_safe("red\\x1b[31m")
+    """
+    return _NOT_XML.search(text) is None
+
+
+def parse_xml(data: bytes) -> ET.Element:
+    """The root element of untrusted XML, comments and processing instructions kept.
+
+    Raises SidecarProblem for XML that does not parse, or that declares a DTD or entities.
+
+    Example:
+        root = parse_xml(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    """
+    parser = DefusedXMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True), forbid_dtd=True)
+    try:
+        parser.feed(data)
+        return parser.close()
+    except ET.ParseError as e:
+        raise SidecarProblem(f"not well-formed XML ({e})") from None
+    except DefusedXmlException as e:
+        raise SidecarProblem(f"refused: {type(e).__name__}") from None
 
 
 # ---- reading -----------------------------------------------------------------------
@@ -78,8 +125,9 @@ def read_regions(photo: str, data: bytes, width: int, height: int) -> list[Regio
     sidecar = existing_sidecar(photo)
     if sidecar:
         try:
-            packets.append(Path(sidecar).read_bytes())
-        except OSError:
+            if os.path.getsize(sidecar) <= MAX_SIDECAR_BYTES:
+                packets.append(Path(sidecar).read_bytes())
+        except (OSError, MemoryError):
             pass
     embedded = embedded_xmp(data)
     if embedded:
@@ -92,15 +140,19 @@ def read_regions(photo: str, data: bytes, width: int, height: int) -> list[Regio
 
 
 def parse_regions(packet: bytes, width: int, height: int) -> list[Region]:
-    """MWG regions, else Microsoft ones, of type Face with a name, in displayed pixels."""
+    """MWG regions, else Microsoft ones, of type Face with a valid name, in displayed pixels.
+
+    Names go through the same `clean_name` as `facecluster name`: a region whose
+    name it refuses (control characters, only digits, too long) is not read.
+    """
     try:
-        root = ET.fromstring(packet)
-    except ET.ParseError:
+        root = parse_xml(packet)
+    except SidecarProblem:
         return []  # a broken sidecar must not cost the photo
     regions = []
     for item in root.iter(_q("mwg-rs:RegionList")):
         for li in item.iter(_q("rdf:li")):
-            name = _value(li, "mwg-rs:Name")
+            name = _clean(_value(li, "mwg-rs:Name"))
             kind = _value(li, "mwg-rs:Type") or "Face"
             area = li.find(_q("mwg-rs:Area"))
             if not name or kind != "Face" or area is None:
@@ -109,11 +161,11 @@ def parse_regions(packet: bytes, width: int, height: int) -> list[Region]:
                 cx, cy, w, h = (float(_value(area, f"stArea:{k}")) for k in "xywh")
             except (TypeError, ValueError):
                 continue
-            regions.append(Region(name.strip(), ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)))
+            regions.append(Region(name, ((cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height)))
     if regions:
         return regions
     for li in root.iter(_q("rdf:li")):
-        name = _value(li, "MPReg:PersonDisplayName")
+        name = _clean(_value(li, "MPReg:PersonDisplayName"))
         rect = _value(li, "MPReg:Rectangle")
         if not name or not rect:
             continue
@@ -121,8 +173,19 @@ def parse_regions(packet: bytes, width: int, height: int) -> list[Region]:
             x, y, w, h = (float(v) for v in rect.split(","))
         except ValueError:
             continue
-        regions.append(Region(name.strip(), (x * width, y * height, w * width, h * height)))
+        regions.append(Region(name, (x * width, y * height, w * width, h * height)))
     return regions
+
+
+def _clean(name: str | None) -> str | None:
+    from facecluster.people import PeopleError, clean_name
+
+    if name is None:
+        return None
+    try:
+        return clean_name(name)
+    except PeopleError:
+        return None
 
 
 def _value(element: ET.Element, name: str) -> str | None:
@@ -168,49 +231,61 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
 # ---- writing -----------------------------------------------------------------------
 
 
+PACKET_START = b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+PACKET_END = b'\n<?xpacket end="w"?>\n'
+
+
 def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: int, height: int) -> bytes:
-    """The sidecar's new bytes: `existing` (or an empty packet) with our regions merged in."""
-    for prefix, uri in NS.items():
-        ET.register_namespace(prefix, uri)
-    root = None
-    if existing:
-        for prefix, uri in _namespaces(existing):
-            if prefix and prefix not in NS:
-                ET.register_namespace(prefix, uri)
-        try:
-            root = ET.fromstring(existing)
-        except ET.ParseError:
-            root = None  # unreadable: replaced (the caller keeps a backup)
-    if root is None or root.tag != _q("x:xmpmeta"):
+    """The sidecar's new bytes: `existing` (or an empty packet) with our regions merged in.
+
+    Raises SidecarProblem where `existing` cannot be parsed or merged without
+    losing something; `regions` must have XML-safe names (see `xml_safe`).
+
+    Example:
+        sidecar_with_regions(None, [Region("Ann", (10, 20, 30, 40))], 640, 480)
+    """
+    unsafe = [r.name for r in regions if not xml_safe(r.name)]
+    if unsafe:
+        raise ValueError(f"names XML cannot hold: {unsafe!r}")
+    if existing is None:
         root = ET.Element(_q("x:xmpmeta"))
         ET.SubElement(root, _q("rdf:RDF"))
-    rdf = root.find(_q("rdf:RDF"))
-    if rdf is None:
-        rdf = ET.SubElement(root, _q("rdf:RDF"))
-    descriptions = rdf.findall(_q("rdf:Description"))
-    description = descriptions[0] if descriptions else ET.SubElement(rdf, _q("rdf:Description"), {_q("rdf:about"): ""})
-
+        prefixes: list[tuple[str, str]] = []
+    else:
+        root = parse_xml(existing)
+        prefixes = _declared_prefixes(existing)
+    if root.tag == _q("x:xmpmeta"):
+        rdf = root.find(_q("rdf:RDF"))
+        if rdf is None:
+            rdf = ET.SubElement(root, _q("rdf:RDF"))
+    elif root.tag == _q("rdf:RDF"):
+        rdf = root  # valid XMP without the x:xmpmeta wrapper: kept as it is
+    else:
+        raise SidecarProblem(f"not an XMP packet (its root element is {_readable_tag(root.tag)})")
     ours = {r.name for r in regions}
-    kept_mwg, kept_mp = [], []
-    for d in descriptions or [description]:
-        for old in d.findall(_q("mwg-rs:Regions")):
-            for li in old.iter(_q("rdf:li")):
-                if _value(li, "mwg-rs:Name") not in ours and li.find(_q("mwg-rs:Area")) is not None:
-                    kept_mwg.append(li)
-            d.remove(old)
-        for old in d.findall(_q("MP:RegionInfo")):
-            for li in old.iter(_q("rdf:li")):
-                if _value(li, "MPReg:PersonDisplayName") not in ours and _value(li, "MPReg:Rectangle"):
-                    kept_mp.append(li)
-            d.remove(old)
+    before = _inventory(root, ours)
 
-    mwg = ET.SubElement(description, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
-    ET.SubElement(mwg, _q("mwg-rs:AppliedToDimensions"), {
+    descriptions = rdf.findall(_q("rdf:Description"))
+    if not descriptions:
+        descriptions = [ET.SubElement(rdf, _q("rdf:Description"), {_q("rdf:about"): ""})]
+    home = next((d for d in descriptions if d.find(_q("mwg-rs:Regions")) is not None), descriptions[0])
+
+    # MWG: drop the regions we replace (same name) wherever they are, then add ours to the first list.
+    for d in descriptions:
+        for container in d.findall(_q("mwg-rs:Regions")):
+            for bag in container.iter(_q("rdf:Bag")):
+                for li in list(bag.findall(_q("rdf:li"))):
+                    if _value(li, "mwg-rs:Name") in ours:
+                        bag.remove(li)
+    mwg = home.find(_q("mwg-rs:Regions"))
+    if mwg is None:
+        mwg = ET.SubElement(home, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
+    for old in mwg.findall(_q("mwg-rs:AppliedToDimensions")):
+        mwg.remove(old)
+    mwg.insert(0, ET.Element(_q("mwg-rs:AppliedToDimensions"), {
         _q("stDim:w"): str(width), _q("stDim:h"): str(height), _q("stDim:unit"): "pixel",
-    })
-    bag = ET.SubElement(ET.SubElement(mwg, _q("mwg-rs:RegionList")), _q("rdf:Bag"))
-    for li in kept_mwg:
-        bag.append(li)
+    }))
+    bag = _bag(mwg, "mwg-rs:RegionList")
     for r in regions:
         x, y, w, h = _normalised(r.box, width, height)
         li = ET.SubElement(bag, _q("rdf:li"), {_q("rdf:parseType"): "Resource"})
@@ -221,35 +296,183 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
             _q("stArea:w"): _num(w), _q("stArea:h"): _num(h), _q("stArea:unit"): "normalized",
         })
 
-    mp = ET.SubElement(description, _q("MP:RegionInfo"), {_q("rdf:parseType"): "Resource"})
-    mp_bag = ET.SubElement(ET.SubElement(mp, _q("MPRI:Regions")), _q("rdf:Bag"))
-    for li in kept_mp:
-        mp_bag.append(li)
+    # Microsoft: the same, in MP:RegionInfo.
+    for d in descriptions:
+        for container in d.findall(_q("MP:RegionInfo")):
+            for mp_bag in container.iter(_q("rdf:Bag")):
+                for li in list(mp_bag.findall(_q("rdf:li"))):
+                    if _value(li, "MPReg:PersonDisplayName") in ours:
+                        mp_bag.remove(li)
+    mp_home = next((d for d in descriptions if d.find(_q("MP:RegionInfo")) is not None), home)
+    mp = mp_home.find(_q("MP:RegionInfo"))
+    if mp is None:
+        mp = ET.SubElement(mp_home, _q("MP:RegionInfo"), {_q("rdf:parseType"): "Resource"})
+    mp_bag = _bag(mp, "MPRI:Regions")
     for r in regions:
         x, y, w, h = _normalised(r.box, width, height)
         li = ET.SubElement(mp_bag, _q("rdf:li"), {_q("rdf:parseType"): "Resource"})
         ET.SubElement(li, _q("MPReg:Rectangle")).text = ", ".join(_num(v) for v in (x, y, w, h))
         ET.SubElement(li, _q("MPReg:PersonDisplayName")).text = r.name
 
-    # Keywords: the old ones in their order, then ours. The element moves after
-    # the regions every time, so that a second export writes the same bytes.
-    subject = description.find(_q("dc:subject"))
+    # Keywords: the old ones in their order, then ours.
+    subject = next((s for d in descriptions for s in d.findall(_q("dc:subject"))), None)
     if subject is None:
-        subject = ET.Element(_q("dc:subject"))
-    else:
-        description.remove(subject)
-    description.append(subject)
+        subject = ET.SubElement(home, _q("dc:subject"))
     keywords = subject.find(_q("rdf:Bag"))
     if keywords is None:
         keywords = ET.SubElement(subject, _q("rdf:Bag"))
-    present = {li.text for li in keywords.findall(_q("rdf:li"))}
+    present = {(li.text or "").strip() for li in keywords.findall(_q("rdf:li"))}
     for name in sorted(ours - present):
         ET.SubElement(keywords, _q("rdf:li")).text = name
 
+    lost = before - _inventory(root, ours)
+    if lost:
+        path, _, text = next(iter(lost))
+        raise SidecarProblem(f"merging would lose {_readable_tag(str(path[-1]))}{' ' + repr(text) if text else ''}")
     ET.indent(root, space=" ")
-    out = io.BytesIO()
-    ET.ElementTree(root).write(out, encoding="utf-8", xml_declaration=False)
-    return b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + out.getvalue() + b'\n<?xpacket end="w"?>\n'
+    data = PACKET_START + serialise(root, prefixes) + PACKET_END
+    parse_xml(data)  # never write what we could not read back
+    return data
+
+
+def _bag(container: ET.Element, list_name: str) -> ET.Element:
+    holder = container.find(_q(list_name))
+    if holder is None:
+        holder = ET.SubElement(container, _q(list_name))
+    bag = holder.find(_q("rdf:Bag"))
+    if bag is None:
+        bag = ET.SubElement(holder, _q("rdf:Bag"))
+    return bag
+
+
+def _inventory(root: ET.Element, replaced: set[str]) -> Counter:
+    """Every property in the tree as (tag path, attributes, text), except the parts an export rewrites.
+
+    Those are the regions named like ours and `AppliedToDimensions`; what a
+    merge adds is never in the old inventory, so old minus new is what it lost.
+    """
+    found: Counter = Counter()
+
+    def walk(element: ET.Element, path: tuple[str, ...]) -> None:
+        if not isinstance(element.tag, str):  # comment or processing instruction
+            found[(path + ("#" + str(element.tag.__name__ if callable(element.tag) else element.tag),),
+                   (), (element.text or "").strip())] += 1
+            return
+        if element.tag == _q("mwg-rs:AppliedToDimensions"):
+            return
+        if element.tag == _q("rdf:li") and (
+            _value(element, "mwg-rs:Name") in replaced or _value(element, "MPReg:PersonDisplayName") in replaced
+        ):
+            return
+        here = path + (element.tag,)
+        found[(here, tuple(sorted(element.attrib.items())), (element.text or "").strip())] += 1
+        for child in element:
+            walk(child, here)
+
+    walk(root, ())
+    return found
+
+
+def serialise(root: ET.Element, declared: list[tuple[str, str]]) -> bytes:
+    """UTF-8 XML for `root`, using the document's own prefixes, every namespace declared on the root.
+
+    ElementTree's writer takes prefixes from a process-wide registry (which
+    refuses names like `ns1`); this one takes them from the document itself.
+
+    Example:
+        serialise(ET.fromstring("<a xmlns:p='u'><p:b/></a>"), [("p", "u")])
+    """
+    preferred: dict[str, str] = {}
+    for prefix, uri in declared:
+        if prefix and uri not in preferred:
+            preferred[uri] = prefix
+    for prefix, uri in NS.items():
+        preferred.setdefault(uri, prefix)
+    chosen: dict[str, str] = {XML_NS: "xml"}
+    taken = {"xml", "xmlns"}
+
+    def prefix_of(uri: str) -> str:
+        if uri not in chosen:
+            prefix = preferred.get(uri, "")
+            n = 0
+            while not prefix or prefix in taken:
+                prefix, n = f"fc{n}", n + 1
+            chosen[uri] = prefix
+            taken.add(prefix)
+        return chosen[uri]
+
+    def name(tag: str) -> str:
+        if tag.startswith("{"):
+            uri, local = tag[1:].split("}", 1)
+            return f"{prefix_of(uri)}:{local}"
+        return tag
+
+    parts: list[str] = []
+
+    def emit(element: ET.Element) -> None:
+        if element.tag is ET.Comment:
+            parts.append(f"<!--{element.text or ''}-->")
+        elif element.tag is ET.ProcessingInstruction:
+            parts.append(f"<?{element.text or ''}?>")
+        else:
+            tag = name(element.tag)
+            attributes = "".join(f' {name(k)}="{_escape_attribute(v)}"' for k, v in element.attrib.items())
+            if element is root:
+                attributes = "\0" + attributes  # the namespace declarations go here, once all prefixes are known
+            if len(element) or element.text:
+                parts.append(f"<{tag}{attributes}>{_escape_text(element.text or '')}")
+                for child in element:
+                    emit(child)
+                parts.append(f"</{tag}>")
+            else:
+                parts.append(f"<{tag}{attributes}/>")
+        if element is not root and element.tail:
+            parts.append(_escape_text(element.tail))
+
+    emit(root)
+    declarations = "".join(f' xmlns:{p}="{_escape_attribute(u)}"' for u, p in chosen.items() if u != XML_NS)
+    parts[0] = parts[0].replace("\0", declarations, 1)
+    return "".join(parts).encode("utf-8")
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_attribute(text: str) -> str:
+    return (_escape_text(text).replace('"', "&quot;").replace("\n", "&#10;").replace("\r", "&#13;")
+            .replace("\t", "&#9;"))
+
+
+def _readable_tag(tag: str) -> str:
+    if tag.startswith("{"):
+        uri, local = tag[1:].split("}", 1)
+        return f"<{local}> of {uri}"
+    return f"<{tag}>"
+
+
+def _declared_prefixes(data: bytes) -> list[tuple[str, str]]:
+    """(prefix, uri) as the document declares them, in order; parsed without expanding anything."""
+    found = []
+    parser = DefusedXMLParser(forbid_dtd=True)
+    try:
+        for _, (prefix, uri) in ET.iterparse(_Reader(data), events=("start-ns",), parser=parser):
+            found.append((prefix, uri))
+    except (ET.ParseError, DefusedXmlException):
+        pass
+    return found
+
+
+class _Reader:
+    """A file-like view of bytes for iterparse."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.at = data, 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self.data) if n < 0 else self.at + n
+        chunk, self.at = self.data[self.at : end], min(end, len(self.data))
+        return chunk
 
 
 def _normalised(box, width, height):
@@ -261,14 +484,3 @@ def _normalised(box, width, height):
 
 def _num(v: float) -> str:
     return f"{v:.6f}".rstrip("0").rstrip(".") if v else "0"
-
-
-def _namespaces(data: bytes) -> list[tuple[str, str]]:
-    found = []
-    try:
-        for _, (prefix, uri) in ET.iterparse(io.BytesIO(data), events=("start-ns",)):
-            found.append((prefix, uri))
-    except ET.ParseError:
-        pass
-    return found
-

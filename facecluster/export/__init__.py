@@ -31,7 +31,8 @@ class PersonExport:
 
     @property
     def dates(self) -> tuple[str | None, str | None]:
-        taken = sorted(f.taken for f in self.faces if f.taken)
+        """First and last date taken; a file's own date (no date in the photo) is not a date taken."""
+        taken = sorted(f.taken for f in self.faces if f.taken and f.taken_source != "mtime")
         return (taken[0], taken[-1]) if taken else (None, None)
 
 
@@ -92,6 +93,13 @@ def sharpness(jpeg: bytes | None) -> float:
 
 
 def representative(store: Store, faces: list[ExportFace], candidates: int = 5) -> ExportFace:
-    """The face to show for a person: large, confident and frontal first, then the sharpest of those."""
-    ranked = sorted(faces, key=lambda f: f.size * f.score * (0.25 + frontalness(f)), reverse=True)[:candidates]
-    return max(ranked, key=lambda f: sharpness(store.thumb(f.face_id)) * (0.25 + frontalness(f)))
+    """The face to show for a person: large, confident and frontal first, then the sharpest of those.
+
+    Chosen afresh from the person's faces at every export, so after a merge or
+    a `remove` the card shows one of the faces the person has now.
+
+    Example:
+        face = representative(store, person.faces)
+    """
+    ranked = sorted(faces, key=lambda f: (f.size * f.score * (0.25 + frontalness(f)), -f.face_id), reverse=True)[:candidates]
+    return max(ranked, key=lambda f: (sharpness(store.thumb(f.face_id)) * (0.25 + frontalness(f)), -f.face_id))

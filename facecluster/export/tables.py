@@ -1,4 +1,10 @@
-"""JSON and CSV exports for scripts: every face, with its person, photo, box and date."""
+"""JSON and CSV exports for scripts: every face, with its person, photo, box and date.
+
+Both are always valid UTF-8: a photo path whose bytes are not UTF-8 is written
+with those bytes as `\\xNN` (the form the terminal output uses too). CSV cells
+that a spreadsheet would run as a formula (starting with = + - @ tab or
+carriage return, the OWASP rule) get a leading apostrophe.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +13,20 @@ import json
 from typing import TextIO
 
 from facecluster.export import collect
+from facecluster.names import portable_path
 from facecluster.store import ExportFace, Store
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _face(face: ExportFace) -> dict:
     return {
         "face_id": face.face_id,
-        "photo": face.path,
+        "photo": portable_path(face.path),
         "bbox": [round(v, 1) for v in face.box],
         "score": round(face.score, 4),
         "taken": face.taken,
+        "taken_source": face.taken_source,
     }
 
 
@@ -29,7 +39,7 @@ def export_json(store: Store, out: TextIO, include_ignored: bool = False) -> int
     everyone = collect(store, include_ignored)
     document = {
         "people": [
-            {"id": p.id, "name": p.name, "ignored": p.ignored, "faces": [_face(f) for f in p.faces]}
+            {"id": p.id, "name": portable_path(p.name) if p.name else None, "ignored": p.ignored, "faces": [_face(f) for f in p.faces]}
             for p in everyone.people
         ],
         "unclustered": [_face(f) for f in everyone.unclustered],
@@ -39,7 +49,16 @@ def export_json(store: Store, out: TextIO, include_ignored: bool = False) -> int
     return sum(len(p.faces) for p in everyone.people) + len(everyone.unclustered)
 
 
-CSV_COLUMNS = ["person_id", "name", "ignored", "face_id", "photo", "x", "y", "w", "h", "score", "taken"]
+CSV_COLUMNS = ["person_id", "name", "ignored", "face_id", "photo", "x", "y", "w", "h", "score", "taken", "taken_source"]
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a would-be formula gets a leading apostrophe.
+
+    Example:
+        safe_cell('=HYPERLINK("http://x")') == "'=HYPERLINK(\\"http://x\\")"
+    """
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def export_csv(store: Store, out: TextIO, include_ignored: bool = False) -> int:
@@ -56,8 +75,9 @@ def export_csv(store: Store, out: TextIO, include_ignored: bool = False) -> int:
     for person_id, name, ignored, faces in groups:
         for f in faces:
             writer.writerow([
-                "" if person_id is None else person_id, name or "", int(ignored), f.face_id, f.path,
-                *(round(v, 1) for v in f.box), round(f.score, 4), f.taken or "",
+                "" if person_id is None else person_id, safe_cell(portable_path(name or "")), int(ignored), f.face_id,
+                safe_cell(portable_path(f.path)), *(round(v, 1) for v in f.box), round(f.score, 4),
+                safe_cell(f.taken or ""), f.taken_source or "",
             ])
             rows += 1
     return rows

@@ -1,15 +1,21 @@
-"""Write the names of named people into XMP sidecars beside the photos."""
+"""Write the names of named people into XMP sidecars beside the photos.
+
+One sidecar's trouble never stops the others: a sidecar that cannot be read,
+parsed or merged without loss is left untouched and reported, as is a name
+XML cannot hold, and the export goes on with the next photo.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from facecluster.atomic import write_atomic
 from facecluster.errors import FaceclusterError
 from facecluster.export import collect
 from facecluster.store import Store
-from facecluster.xmp import Region, existing_sidecar, sidecar_with_regions
+from facecluster.xmp import MAX_SIDECAR_BYTES, Region, SidecarProblem, existing_sidecar, sidecar_with_regions, xml_safe
 
 
 @dataclass(frozen=True)
@@ -20,52 +26,80 @@ class SidecarChange:
     created: bool
 
 
-def export_xmp(store: Store, dry_run: bool = False) -> tuple[list[SidecarChange], int]:
+@dataclass(frozen=True)
+class SidecarSkipped:
+    """A sidecar left as it was, or a name not written, and why."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class XmpSummary:
+    changes: list[SidecarChange] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[SidecarSkipped] = field(default_factory=list)
+
+
+def export_xmp(store: Store, dry_run: bool = False) -> XmpSummary:
     """Write or merge a sidecar for every photo with a named person in it.
 
-    Returns the sidecars that changed (or would, with `dry_run`) and how many
-    were already up to date. Originals are never modified.
+    Returns the sidecars that changed (or would, with `dry_run`), how many
+    were already up to date, and those left untouched with the reason.
+    Originals are never modified.
 
     Example:
-        changes, unchanged = export_xmp(Store("library.db"), dry_run=True)
+        summary = export_xmp(Store("library.db"), dry_run=True)
     """
+    summary = XmpSummary()
     by_photo: dict[str, tuple[int, int, list[Region]]] = {}
     for person in collect(store).people:
         if not person.name:
+            continue
+        if not xml_safe(person.name):
+            # Names stored before control characters were refused: XML cannot hold them at all.
+            summary.skipped.append(SidecarSkipped(
+                f"#{person.id}", f"the name {person.name!r} has control characters XMP cannot hold; rename it"))
             continue
         for face in person.faces:
             if not face.width or not face.height:
                 continue
             entry = by_photo.setdefault(face.path, (face.width, face.height, []))
             entry[2].append(Region(person.name, face.box))
-    changes, unchanged = [], 0
     for photo, (width, height, regions) in sorted(by_photo.items()):
         if not os.path.exists(photo):
             continue  # gone from disk: nothing to write beside
-        sidecar = existing_sidecar(photo)
-        created = sidecar is None
-        target = Path(sidecar or photo + ".xmp")
         try:
-            old = None if created else target.read_bytes()
-        except OSError as e:
-            raise FaceclusterError(f"cannot read {target}: {e.strerror}") from None
-        regions.sort(key=lambda r: (r.name, r.box))
-        new = sidecar_with_regions(old, regions, width, height)
-        if new == old:
-            unchanged += 1
+            change = _one_sidecar(photo, width, height, regions, dry_run)
+        except (SidecarProblem, FaceclusterError) as e:
+            summary.skipped.append(SidecarSkipped(existing_sidecar(photo) or photo + ".xmp", str(e)))
             continue
-        changes.append(SidecarChange(photo, str(target), tuple(sorted({r.name for r in regions})), created))
-        if not dry_run:
-            _write_atomically(target, new)
-    return changes, unchanged
+        if change is None:
+            summary.unchanged += 1
+        else:
+            summary.changes.append(change)
+    return summary
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    """Write beside, then rename: a crash never leaves half a sidecar."""
-    temporary = target.with_name(f".{target.name}.facecluster-tmp")
+def _one_sidecar(photo: str, width: int, height: int, regions: list[Region], dry_run: bool) -> SidecarChange | None:
+    sidecar = existing_sidecar(photo)
+    created = sidecar is None
+    target = Path(sidecar or photo + ".xmp")
+    old = None
+    if not created:
+        try:
+            if target.stat().st_size > MAX_SIDECAR_BYTES:
+                raise SidecarProblem(f"left untouched: larger than {MAX_SIDECAR_BYTES // 2**20} MB")
+            old = target.read_bytes()
+        except OSError as e:
+            raise SidecarProblem(f"cannot read it: {e.strerror or e}") from None
+    regions.sort(key=lambda r: (r.name, r.box))
     try:
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
-    except OSError as e:
-        temporary.unlink(missing_ok=True)
-        raise FaceclusterError(f"cannot write {target}: {e.strerror}") from None
+        new = sidecar_with_regions(old, regions, width, height)
+    except SidecarProblem as e:
+        raise SidecarProblem(f"left untouched: {e}") from None
+    if new == old:
+        return None
+    if not dry_run:
+        write_atomic(target, new)
+    return SidecarChange(photo, str(target), tuple(sorted({r.name for r in regions})), created)
