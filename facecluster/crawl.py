@@ -3,7 +3,8 @@
 Recursive, extensions matched case-insensitively (the content is checked
 later, when the file is decoded), hidden files and folders skipped unless
 asked for, `--exclude` globs, and symlinked folders followed at most once
-(a symlink loop is never walked twice).
+(a symlink loop is never walked twice). FIFOs, devices and sockets with a
+photo's name are reported as skipped, never opened.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def check_roots(roots: Sequence[str]) -> list[str]:
         raise UsageProblem("name at least one folder to scan")
     checked = []
     for root in roots:
+        if not root.strip():
+            # abspath("") is the current folder: an empty argument (an unset shell
+            # variable, say) must not quietly scan wherever the command was run.
+            raise UsageProblem("an empty folder name was given; name the folder to scan")
         path = os.path.abspath(os.path.expanduser(root))
         if not os.path.exists(path):
             raise UsageProblem(f"folder not found: {root}")
@@ -95,12 +100,41 @@ def crawl(
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     subfolders.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() not in PHOTO_EXTENSIONS or entry.path in seen_files:
+                    continue
                 elif stat.S_ISREG(st.st_mode):
-                    if os.path.splitext(entry.name)[1].lower() in PHOTO_EXTENSIONS and entry.path not in seen_files:
-                        seen_files.add(entry.path)
-                        yield CrawlEntry(entry.path, st.st_size, st.st_mtime_ns)
+                    seen_files.add(entry.path)
+                    yield CrawlEntry(entry.path, st.st_size, clamp_ns(st.st_mtime_ns))
+                else:
+                    # Opening a FIFO blocks until someone writes to it; a device can be endless.
+                    warn(CrawlWarning(entry.path, f"skipped: {special_kind(st.st_mode)}, not a regular file"))
             # Depth-first, in name order: reversed so the stack pops a..z.
             stack.extend(reversed(subfolders))
+
+
+def clamp_ns(ns: int) -> int:
+    """A file time in nanoseconds, held within SQLite's 64-bit integers.
+
+    ext4 keeps times up to the year 2446: 1.5e19 ns, beyond 2**63. Unclamped,
+    such a file made the whole batch around it fail to save, on every rescan.
+
+    Example:
+        clamp_ns(15032385535 * 10**9)  # 9223372036854775807
+    """
+    return max(-(2**63), min(2**63 - 1, ns))
+
+
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file or folder is, in words.
+
+    Example:
+        special_kind(os.stat("/dev/null").st_mode)  # "a character device"
+    """
+    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
 
 
 def _excluded(path: str, name: str, patterns: Sequence[str]) -> bool:

@@ -10,8 +10,10 @@ import io
 import logging
 import struct
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +28,13 @@ DEFAULT_MAX_SIDE = 2048
 # image or a decompression bomb must be refused, not run the machine out of
 # memory. 200 MP is above any camera sensor sold today (150 MP).
 DEFAULT_MAX_PIXELS = 200_000_000
+# Formats that cannot decode at reduced size (PNG, WebP, TIFF, HEIC, GIF, ...)
+# are decoded whole, then reduced: refuse those whose full decode would take
+# more memory than this, so that a scan worker (about 300 MB with its models)
+# stays under about 1 GB. A 14000 x 14000 16-bit PNG (380 KB on disk) took
+# 5.1 GB before this budget; 100 MP of 8-bit RGB (400 MB) still fits.
+# Evidence: benchmarks/hostile_corpus.py, docs/reliability.md.
+DEFAULT_MAX_DECODE_BYTES = 512 * 1024 * 1024
 
 _heif_registered = False
 
@@ -44,8 +53,8 @@ class Decoded:
 
 @dataclass(frozen=True)
 class PhotoInfo:
-    taken: str  # ISO 8601 local time, as the camera wrote it
-    taken_source: str  # "exif", or "mtime" where the photo carries no date
+    taken: str | None  # ISO 8601 local time, as the camera wrote it; None: no date known
+    taken_source: str | None  # "exif", or "mtime" where the photo carries no date; None with taken
     camera: str | None
 
 
@@ -62,50 +71,33 @@ def register_heif() -> None:
         _heif_registered = True
 
 
-def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
-    """Decode image bytes to an upright RGB array no larger than `max_side`.
+def decode(source: bytes | BinaryIO, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS,
+           max_bytes: int = DEFAULT_MAX_DECODE_BYTES) -> Decoded:
+    """Decode image bytes (or an open binary file) to an upright RGB array no larger than `max_side`.
+
+    Refused with a `DecodeError`, before any pixel is decoded: images over
+    `max_pixels`, and images whose decode at the smallest size the format
+    allows would need more than `max_bytes` of memory.
 
     Example:
         photo = decode(Path("IMG_1234.jpg").read_bytes())
     """
     register_heif()
-    # Our own limit (below, with the image's size in the message) replaces
-    # Pillow's global one, which would fire first with a vaguer message.
-    Image.MAX_IMAGE_PIXELS = None
-    if not data:
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+    if _is_empty(fp):
         raise DecodeError("empty file (0 bytes)")
     try:
+        with _own_pixel_limit():
+            img = Image.open(fp)
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            fmt = img.format or "unknown"
-            w, h = img.size
-            if w <= 0 or h <= 0:
-                raise DecodeError(f"{fmt} image with no pixels ({w}x{h})")
-            if w * h > max_pixels:
-                raise DecodeError(f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit")
-            orientation = _orientation(img)
-            if fmt == "JPEG":
-                img.draft("RGB", (max_side, max_side))
-            img.load()
-            img = _to_rgb(img)
-            # Turn it upright. Pillow's exif_transpose needs the EXIF it reads
-            # from the image; we already have the tag, so apply it directly.
-            if orientation in _TRANSPOSE:
-                img = img.transpose(_TRANSPOSE[orientation])
-            # Integer box reduction, not resampling: for a 36 MP photo drafted to
-            # 3680 px, bilinear resizing took 33 ms, as long as the decode itself.
-            factor = -(-max(img.size) // max_side)
-            if factor > 1:
-                img = img.reduce(factor)
-            rgb = np.asarray(img, dtype=np.uint8)
+            # Our limits above replace Pillow's bomb warning, which would only print to stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            rgb, orientation, fmt, (w, h) = _decode_opened(img, max_side, max_pixels, max_bytes)
     except DecodeError:
         raise
     except UnidentifiedImageError:
         raise DecodeError("not an image Pillow can read") from None
-    except Image.DecompressionBombError as e:
-        raise DecodeError(f"refused as a decompression bomb: {e}") from None
-    except Image.DecompressionBombWarning as e:
+    except Image.DecompressionBombError as e:  # a plugin's own check while loading (GIF/PNG frames, say)
         raise DecodeError(f"refused as a decompression bomb: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error) as e:
         raise DecodeError(f"broken image data: {_short(e)}") from None
@@ -117,6 +109,96 @@ def decode(data: bytes, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = DEFA
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise DecodeError(f"unexpected pixel layout {rgb.shape}")
     return Decoded(rgb=rgb, width=full_w, height=full_h, scale=rgb.shape[1] / full_w, format=fmt)
+
+
+def _decode_opened(img, max_side: int, max_pixels: int, max_bytes: int):
+    """The limits, then the decode itself, of an image Pillow has opened: (rgb, orientation, format, size)."""
+    fmt = img.format or "unknown"
+    w, h = img.size
+    if w <= 0 or h <= 0:
+        raise DecodeError(f"{fmt} image with no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise DecodeError(f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit")
+    orientation = _orientation(img)
+    if fmt == "JPEG":
+        img.draft("RGB", (max_side, max_side))  # decodes at 1/2, 1/4 or 1/8 scale: the memory is that size's
+    need = decode_bytes(img)
+    if need > max_bytes:
+        raise DecodeError(
+            f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP, {img.mode}); decoding it would take about "
+            f"{need / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit"
+        )
+    img.load()
+    # Smaller first, then convert: every conversion of a full-size image
+    # would cost another full-size copy.
+    factor = -(-max(img.size) // max_side)
+    if factor > 1:
+        img = _shrink(img, factor)
+    img = _to_rgb(img)
+    # Turn it upright. Pillow's exif_transpose needs the EXIF it reads
+    # from the image; we already have the tag, so apply it directly.
+    if orientation in _TRANSPOSE:
+        img = img.transpose(_TRANSPOSE[orientation])
+    rgb = np.asarray(img, dtype=np.uint8)
+    return rgb, orientation, fmt, (w, h)
+
+
+# Bytes per pixel Pillow keeps in memory for each mode: RGB, LA, CMYK and the
+# like live in 32-bit pixels; 16-bit greys in two bytes; 1, L and P in one.
+_ONE_BYTE_MODES = frozenset({"1", "L", "P"})
+# Full-size copies a decode makes, measured (peak RSS over the image's own size,
+# benchmarks/hostile_corpus.py --calibrate): WebP decodes into a buffer of its
+# own, as RGBA, then converts; HEIF/AVIF into libheif's buffer; an image with
+# alpha is premultiplied into a second copy before it is reduced. PNG, TIFF and
+# GIF decode in place, plus about a quarter for their row and frame buffers.
+_COPIES = {"WEBP": 4.0, "HEIF": 2.5, "AVIF": 2.5}
+_ALPHA_MODES = frozenset({"LA", "PA", "RGBA", "La", "RGBa"})
+
+
+def decode_bytes(img) -> int:
+    """About how much memory decoding this opened (not yet loaded) image takes, at its current size.
+
+    Example:
+        decode_bytes(Image.open("pano.png"))  # 16000 x 4000 RGB: about 320,000,000
+    """
+    w, h = img.size
+    mode = img.mode
+    per_pixel = 1 if mode in _ONE_BYTE_MODES else 2 if mode.startswith("I;16") else 4
+    copies = _COPIES.get(img.format or "", 2.0 if mode in _ALPHA_MODES else 1.25)
+    return int(w * h * per_pixel * copies)
+
+
+def _shrink(img, factor: int):
+    """The image `factor` times smaller a side, in the same mode (box average where it means something)."""
+    if img.mode in ("1", "P", "PA") or img.mode.startswith("I;16"):
+        # Averaging palette indices is meaningless and Pillow cannot box-reduce 16-bit
+        # greys: take every factor-th pixel instead (faces survive; it is 1/factor size).
+        return img.resize((-(-img.width // factor), -(-img.height // factor)), Image.Resampling.NEAREST)
+    # Integer box reduction, not resampling: for a 36 MP photo drafted to
+    # 3680 px, bilinear resizing took 33 ms, as long as the decode itself.
+    return img.reduce(factor)
+
+
+@contextmanager
+def _own_pixel_limit():
+    """Pillow's process-wide bomb limit off for our one Image.open call, and back after.
+
+    Our own limit (checked right after, with the size in the message) replaces
+    it here; every other use of Pillow in the process keeps Pillow's default.
+    """
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _is_empty(fp) -> bool:
+    position = fp.tell()
+    empty = not fp.read(1)
+    fp.seek(position)
+    return empty
 
 
 def _short(e: BaseException) -> str:
@@ -168,17 +250,25 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
-def photo_info(data: bytes, mtime: float) -> PhotoInfo:
-    """Date taken (EXIF DateTimeOriginal, else the file's mtime) and camera model."""
+def photo_info(source: bytes | BinaryIO, mtime: float) -> PhotoInfo:
+    """Date taken (EXIF DateTimeOriginal, else the file's mtime) and camera model.
+
+    A file time no calendar can hold (year 11476, say) gives no date, not an error.
+
+    Example:
+        info = photo_info(Path("IMG_1234.jpg").read_bytes(), os.stat("IMG_1234.jpg").st_mtime)
+    """
     import exifread
 
     # exifread reports "file has no EXIF" and the like through logging: not the user's concern.
     logging.getLogger("exifread").setLevel(logging.CRITICAL)
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     taken = camera = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
+            fp.seek(0)
+            tags = exifread.process_file(fp, details=False, extract_thumbnail=False)
         for key in ("EXIF DateTimeOriginal", "EXIF DateTimeDigitized", "Image DateTime"):
             taken = _exif_date(tags.get(key))
             if taken:
@@ -190,7 +280,10 @@ def photo_info(data: bytes, mtime: float) -> PhotoInfo:
     except Exception:  # exifread on a corrupt block raises anything; the photo still counts
         pass
     if taken is None:
-        return PhotoInfo(datetime.fromtimestamp(mtime).isoformat(timespec="seconds"), "mtime", camera or None)
+        try:
+            return PhotoInfo(datetime.fromtimestamp(mtime).isoformat(timespec="seconds"), "mtime", camera or None)
+        except (ValueError, OverflowError, OSError):  # outside what datetime (or the C library) can hold
+            return PhotoInfo(None, None, camera or None)
     return PhotoInfo(taken, "exif", camera or None)
 
 

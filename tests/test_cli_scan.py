@@ -87,7 +87,7 @@ def test_missing_files_reported_then_pruned(db_path, photo_folder):
     run(db_path, "scan", "-j", "1", str(photo_folder))
     (photo_folder / "astronaut.jpg").unlink()
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 photos are gone from disk, still in the database (use --prune" in result.stdout
+    assert "1 photo is gone from disk, still in the database (use --prune" in result.stdout
     assert "astronaut.jpg" in faces_by_path(db_path)
     result = run(db_path, "scan", "-j", "1", "--prune", str(photo_folder))
     assert "removed from the database" in result.stdout
@@ -183,3 +183,168 @@ def test_newer_database_one_line(db_path, photo_folder):
     result = run(db_path, "scan", str(photo_folder))
     assert result.exit_code == 1
     assert result.output.strip().startswith("Error: database") and "newer facecluster" in result.output
+
+
+# ---- issue 10/11: what is gone, bounds, odd files, output a script can read -------------------
+
+
+def name_first_face(db_path, photo_name, name):
+    """Give the face of one photo a person with a name, as `name` would (no grouping needed)."""
+    with sqlite3.connect(db_path) as conn:
+        model = conn.execute("SELECT name FROM models").fetchone()[0]
+        cur = conn.execute("INSERT INTO people (model, name, ignored, created_at, updated_at) VALUES (?, ?, 0, 'x', 'x')",
+                           [model, name])
+        face = conn.execute("SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE ?",
+                            [f"%/{photo_name}"]).fetchone()[0]
+        conn.execute("UPDATE faces SET person_id = ?, assigned = 'user' WHERE id = ?", [cur.lastrowid, face])
+        return face
+
+
+def person_of(db_path, photo_name):
+    with sqlite3.connect(db_path) as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT pe.name FROM faces f JOIN photos p ON p.id = f.photo_id LEFT JOIN people pe ON pe.id = f.person_id "
+            "WHERE p.path LIKE ?", [f"%/{photo_name}"])]
+
+
+def test_excluded_and_hidden_photos_are_never_gone_nor_pruned(db_path, photo_folder, astronaut):
+    (photo_folder / ".hidden").mkdir()
+    (photo_folder / ".hidden" / "again.jpg").write_bytes(jpeg_bytes(astronaut[:, ::-1].copy()))
+    assert run(db_path, "scan", "-j", "1", "--include-hidden", str(photo_folder)).exit_code == 0
+    name_first_face(db_path, "astronaut.jpg", "Eileen")
+    result = run(db_path, "scan", "-j", "1", "--exclude", "*/astronaut.jpg", "--prune", "--yes", str(photo_folder))
+    assert result.exit_code == 0, result.output
+    assert "gone from disk" not in result.output and "removed" not in result.output
+    assert "2 photos in the database were not looked at this time" in result.stderr
+    assert person_of(db_path, "astronaut.jpg") == ["Eileen"]
+    assert len(faces_by_path(db_path)["again.jpg"]) == 1
+
+
+def test_photos_in_an_unreadable_folder_are_not_gone(db_path, photo_folder, monkeypatch):
+    assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
+    trip = str(photo_folder / "trip")
+    real = os.scandir
+
+    def locked(path="."):
+        if str(path) == trip:  # as a folder without read permission does (root reads every folder, so simulate)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", locked)
+    result = run(db_path, "scan", "-j", "1", "--prune", "--yes", str(photo_folder))
+    assert result.exit_code == 0, result.output
+    assert "gone from disk" not in result.output and "cannot list folder" in result.stderr
+    assert len(faces_by_path(db_path)["group.jpg"]) == 6
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--jobs", "10000"], "--jobs must be at most"),
+        (["--det-size", "20000"], "--det-size must be between 160 and 2048"),
+        (["--det-size", "100"], "--det-size must be between 160 and 2048"),
+        (["--det-threshold", "nan"], "--det-threshold must be between 0 and 1"),
+    ],
+)
+def test_unbounded_scan_options_are_refused(db_path, photo_folder, args, message):
+    result = run(db_path, "scan", *args, str(photo_folder))
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_empty_root_is_refused(db_path, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(db_path, "scan", "")
+    assert result.exit_code == 2 and "an empty folder name" in result.output
+    assert not db_path.exists() or "photos" not in result.output
+
+
+def test_failures_one_per_line_with_whole_paths_when_piped(db_path, tmp_path):
+    deep = tmp_path / ("a_rather_long_folder_name_" * 4) / "and_deeper"
+    deep.mkdir(parents=True)
+    (deep / "truncated.jpg").write_bytes(b"\xff\xd8\xff\xe0 cut short")
+    (deep / "notes.jpg").write_text("not a photo")
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "scan", "-q", "-j", "1", str(tmp_path)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "truncated.jpg" in line]
+    assert lines == [f"{deep / 'truncated.jpg'}\tbroken image data: " + lines[0].split("broken image data: ")[1]]
+    again = run(db_path, "scan", "-q", "-j", "1", str(tmp_path))
+    assert "0 failed" in again.stdout
+    assert "2 files could not be read (0 this time; 2 failed in an earlier scan and are unchanged since" in again.stdout
+
+
+def test_new_detection_settings_detect_again_and_keep_names(db_path, photo_folder):
+    assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
+    name_first_face(db_path, "astronaut.jpg", "Eileen")
+    same = run(db_path, "scan", "-j", "1", str(photo_folder))
+    assert "5 unchanged" in same.stdout
+    result = run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder))
+    assert result.exit_code == 0, result.output
+    assert "2 detected again (other --det-size or --det-threshold)" in result.stdout
+    assert person_of(db_path, "astronaut.jpg") == ["Eileen"]
+    with sqlite3.connect(db_path) as conn:
+        assert set(conn.execute("SELECT det_size FROM photo_scans").fetchall()) == {(800,)}
+    assert "5 unchanged" in run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder)).stdout
+
+
+def test_a_fifo_is_skipped_with_a_reason_not_opened(db_path, photo_folder):
+    os.mkfifo(photo_folder / "pipe.jpg")
+    result = run(db_path, "scan", "-j", "1", str(photo_folder))
+    assert result.exit_code == 0
+    assert "pipe.jpg: skipped: a FIFO (named pipe), not a regular file" in result.stderr
+
+
+def test_a_file_replaced_by_a_fifo_after_the_crawl_does_not_hang(tmp_path):
+    import threading
+
+    from facecluster.crawl import CrawlEntry
+    from facecluster.scan import ScanOptions, analyse_file
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    got = []
+    worker = threading.Thread(target=lambda: got.append(analyse_file(CrawlEntry(str(fifo), 10, 0), None, ScanOptions(), frozenset())),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=30)  # before the fix, open() blocked here forever
+    assert not worker.is_alive()
+    assert got[0].facts.error == "skipped: a FIFO (named pipe), not a regular file"
+
+
+def test_a_file_time_beyond_what_sqlite_holds_is_one_file_not_a_lost_batch(db_path, photo_folder):
+    set_mtime(photo_folder / "astronaut.jpg", 3e11)  # ext4 keeps it as the year 2446: 1.5e19 ns, past 2**63
+    result = run(db_path, "scan", "-j", "1", str(photo_folder))
+    assert result.exit_code == 0, result.output
+    assert "2 new" in result.stdout and "7 faces found" in result.stdout
+    assert "5 unchanged" in run(db_path, "scan", "-j", "1", str(photo_folder)).stdout
+
+
+def test_out_of_memory_on_one_photo_is_a_failed_photo(db_path, photo_folder, monkeypatch):
+    real = scan_module.photo_info
+
+    def exhausted(source, mtime):
+        if isinstance(source, bytes) and source[:2] == b"\xff\xd8" and len(source) > 100_000:
+            raise MemoryError
+        return real(source, mtime)
+
+    monkeypatch.setattr(scan_module, "photo_info", exhausted)
+    result = run(db_path, "scan", "-j", "1", str(photo_folder))
+    assert result.exit_code == 0, result.output
+    assert "out of memory while reading this photo" in result.stdout
+
+
+def test_workers_get_only_the_hashes_a_file_of_its_size_could_have(db_path, photo_folder, monkeypatch):
+    assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
+    shutil.copy(photo_folder / "astronaut.jpg", photo_folder / "copy.jpg")
+    given = []
+    real = scan_module.analyse_file
+
+    def spy(entry, pack, options, known):
+        given.append(known)
+        return real(entry, pack, options, known)
+
+    monkeypatch.setattr(scan_module, "analyse_file", spy)
+    result = run(db_path, "scan", "-j", "1", str(photo_folder))
+    assert "1 new" in result.stdout
+    with sqlite3.connect(db_path) as conn:
+        sha = conn.execute("SELECT sha256 FROM photos WHERE path LIKE '%/astronaut.jpg'").fetchone()[0]
+    assert given == [frozenset({sha})]  # not every hash in the library

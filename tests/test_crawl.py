@@ -74,3 +74,27 @@ def test_roots_checked(tmp_path):
     with pytest.raises(UsageProblem, match="not a folder"):
         check_roots([str(tmp_path / "file.jpg")])
     assert check_roots([str(tmp_path)]) == [str(tmp_path)]
+
+
+def test_fifo_named_like_a_photo_is_a_warning_not_a_candidate(tmp_path):
+    touch(tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "pipe.jpg")
+    os.mkfifo(tmp_path / "other_pipe")  # not a photo's name: not worth a word
+    warnings = []
+    assert names(crawl([str(tmp_path)], on_warning=warnings.append), tmp_path) == ["a.jpg"]
+    assert [(os.path.basename(w.path), w.reason) for w in warnings] == [
+        ("pipe.jpg", "skipped: a FIFO (named pipe), not a regular file")
+    ]
+
+
+def test_empty_root_is_refused_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageProblem, match="an empty folder name was given"):
+        check_roots([""])
+
+
+def test_file_times_are_held_within_64_bits(tmp_path):
+    photo = touch(tmp_path / "late.jpg")
+    os.utime(photo, (3e11, 3e11))
+    (entry,) = crawl([str(tmp_path)])
+    assert -(2**63) <= entry.mtime_ns <= 2**63 - 1

@@ -152,3 +152,46 @@ def test_heic_round_trip():
         pytest.skip(f"this pillow-heif cannot write HEIC: {e}")
     photo = decode(data)
     assert photo.rgb.shape == (48, 64, 3) and photo.rgb[20, 20, 1] > 150
+
+
+def test_decode_leaves_pillows_own_limit_alone_for_the_rest_of_the_process():
+    before = Image.MAX_IMAGE_PIXELS
+    decode(encode(Image.new("RGB", (8, 8)), "PNG"))
+    assert Image.MAX_IMAGE_PIXELS == before and before is not None
+
+
+def test_memory_budget_refuses_before_decoding():
+    png = encode(Image.new("RGB", (2000, 2000), (1, 2, 3)), "PNG")
+    with pytest.raises(DecodeError, match=r"PNG image is 2000x2000 \(4 MP, RGB\); decoding it would take about 19 MB, "
+                                          r"over the 10 MB limit"):
+        decode(png, max_bytes=10 * 2**20)
+    assert decode(png, max_bytes=20 * 2**20).rgb.shape == (2000, 2000, 3)
+
+
+def test_big_16_bit_png_is_reduced_before_it_is_converted():
+    grey = np.full((3000, 4000), 60000, np.uint16)
+    photo = decode(encode(Image.fromarray(grey), "PNG"), max_side=1000)
+    assert photo.rgb.shape == (750, 1000, 3) and (photo.width, photo.height) == (4000, 3000)
+    assert 225 <= photo.rgb[10, 10, 0] <= 240
+
+
+def test_transparent_image_reduced_and_composited():
+    img = Image.new("RGBA", (3000, 1000), (255, 0, 0, 0))
+    img.paste((0, 0, 255, 255), (0, 0, 1500, 1000))
+    photo = decode(encode(img, "PNG"), max_side=1000)
+    assert photo.rgb.shape == (334, 1000, 3)
+    assert photo.rgb[100, 100].tolist() == [0, 0, 255] and photo.rgb[100, 900].tolist() == [255, 255, 255]
+
+
+def test_decode_from_an_open_file(tmp_path, astronaut):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(astronaut))
+    with open(path, "rb") as f:
+        assert decode(f).rgb.shape == (512, 512, 3)
+        assert photo_info(f, mtime=0).taken_source == "mtime"
+
+
+@pytest.mark.parametrize("mtime", [3e11, -3e11, 1e20])
+def test_file_time_no_calendar_holds_gives_no_date(astronaut, mtime):
+    info = photo_info(jpeg_bytes(astronaut), mtime=mtime)
+    assert (info.taken, info.taken_source) == (None, None)

@@ -1,12 +1,15 @@
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from facecluster.errors import StoreBusy, StoreError
+from facecluster.errors import FaceclusterError, StoreBusy, StoreError
 from facecluster.store import Store, blob_to_embedding, embedding_to_blob, from_db_path, to_db_path
 
 
@@ -23,11 +26,11 @@ def test_migrations_build_the_schema(db_path):
     ]
     assert columns(db_path, "faces") == [
         "id", "photo_id", "model", "x", "y", "w", "h", "landmarks", "score", "size", "embedding", "thumb",
-        "person_id", "assigned", "xmp_name",
+        "person_id", "assigned", "xmp_name", "quality",
     ]
     assert columns(db_path, "people") == ["id", "model", "name", "ignored", "created_at", "updated_at"]
     assert columns(db_path, "face_rejections") == ["face_id", "person_id", "created_at"]
-    assert columns(db_path, "photo_scans") == ["photo_id", "model", "faces", "scanned_at"]
+    assert columns(db_path, "photo_scans") == ["photo_id", "model", "faces", "scanned_at", "det_size", "det_threshold"]
     assert columns(db_path, "models") == ["name", "fingerprint", "dim", "licence", "first_used"]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -105,3 +108,106 @@ def test_second_writer_waits_then_names_the_first(db_path):
     # A killed holder leaves no stale lock.
     with Store(db_path).writer("scan", wait=0.5):
         pass
+
+
+OPEN_AT_ONCE = """
+import sys, time
+from facecluster.store import Store
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Store(sys.argv[1]).close()
+print("opened")
+"""
+
+
+def test_three_processes_opening_a_fresh_database_at_once(tmp_path):
+    # Before the migrations ran under the writer lock, this failed in 11 of 15 rounds
+    # ("not a facecluster database", "table people already exists", "database is locked").
+    for round_ in range(5):
+        db = tmp_path / f"fresh{round_}.db"
+        start = time.time() + 2.0  # all three are loaded and spinning by then, however busy the machine
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.strip() == "opened", err
+        with sqlite3.connect(db) as conn:
+            names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
+        assert len(names) == len(set(names))
+
+
+def test_readonly_never_creates_a_database_or_a_folder(tmp_path):
+    missing = tmp_path / "typo" / "x.db"
+    with pytest.raises(StoreError, match=r"no database at .*x\.db"):
+        Store(missing, readonly=True)
+    assert not missing.parent.exists()
+
+
+def test_readonly_reads_an_existing_database(db_path):
+    Store(db_path).close()
+    store = Store(db_path, readonly=True)
+    assert store.counts()["photos"] == 0
+    store.close()
+
+
+def test_readonly_database_file_opens_in_read_only_mode(db_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write any file, so a read-only file cannot be made here")
+    Store(db_path).close()
+    db_path.chmod(0o444)
+    store = Store(db_path, readonly=True)
+    assert store.readonly and store.counts()["photos"] == 0
+
+
+def test_cannot_create_the_shm_file_is_said_as_such(db_path):
+    Store(db_path).close()
+    Path(f"{db_path}-shm").mkdir()  # SQLite cannot create its shared-memory file beside the database
+    with pytest.raises(StoreError) as caught:
+        Store(db_path)
+    assert "not a facecluster database" not in str(caught.value)
+    assert f"cannot use {db_path.name}-shm beside it" in str(caught.value)
+
+
+def test_error_messages_name_what_failed(db_path):
+    store = Store(db_path)
+    assert "the disk is full" in store._explain(sqlite3.OperationalError("database or disk is full"))
+    assert "not SQLite" not in store._explain(sqlite3.OperationalError("unable to open database file"))
+    store.close()
+
+
+def test_bad_lock_wait_is_a_clear_error(db_path, monkeypatch):
+    monkeypatch.setenv("FACECLUSTER_LOCK_WAIT", "abc")
+    with pytest.raises(FaceclusterError, match="FACECLUSTER_LOCK_WAIT must be a number of seconds"):
+        with Store(db_path).writer("scan"):
+            pass
+
+
+READ_ONLY_MOUNT = """
+import sys
+from facecluster.errors import StoreError
+from facecluster.store import Store
+store = Store(sys.argv[1], readonly=True)
+print("read-only open:", store.readonly, store.counts()["photos"])
+try:
+    Store(sys.argv[1])
+except StoreError as e:
+    print("writer:", e)
+"""
+
+
+def test_database_on_a_read_only_mount(tmp_path):
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rm is not available here (needs user namespaces to mount read-only)")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "faces.db"
+    Store(db).close()
+    script = f'mount --bind -o ro "{folder}" "{folder}" && exec "{sys.executable}" -c "$0" "$1"'
+    result = subprocess.run([unshare, "-rm", "sh", "-c", script, READ_ONLY_MOUNT, str(db)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "read-only open: True 0" in result.stdout
+    assert f"writer: cannot write database {db}: its folder {folder} is read-only" in result.stdout
+    assert "not a facecluster database" not in result.stdout
