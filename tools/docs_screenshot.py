@@ -1,10 +1,12 @@
-"""Rebuild docs/screenshot-index.png: the HTML export of a small demo library.
+"""Rebuild docs/screenshot-index.png (the HTML export) and docs/screenshot-review.png
+(`facecluster review`) of a small demo library.
 
 The demo library is made from pictures that ship inside installed packages
 (scikit-image's astronaut, NASA, public domain; insightface's t1.jpg), never
 from ../shared/facedata.
 
-    python tools/docs_screenshot.py
+    python tools/docs_screenshot.py            # both
+    python tools/docs_screenshot.py review     # only docs/screenshot-review.png
 """
 
 from __future__ import annotations
@@ -46,14 +48,41 @@ def main() -> None:
     subprocess.run(run + ["group", "-q", "--min-faces", "4"], check=True)
     subprocess.run(run + ["name", "1", "Eileen Collins"], check=True)
     subprocess.run(run + ["export", "--html", str(work / "site")], check=True)
-    out = ROOT / "docs" / "screenshot-index.png"
+    which = sys.argv[1:] or ["index", "review"]
+    if "index" in which:
+        out = ROOT / "docs" / "screenshot-index.png"
+        screenshot((work / "site" / "index.html").as_uri(), out, work / "profile")
+        print(out)
+    if "review" not in which:
+        return
+    review = ROOT / "docs" / "screenshot-review.png"
+    screenshot_review(db, review, work / "profile-review")
+    print(review)
+
+
+def screenshot(url: str, out: Path, profile: Path, size: str = "1000,600") -> None:
     subprocess.run(
         ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", f"--user-data-dir={work / 'profile'}",
-         "--window-size=1000,600", "--hide-scrollbars", f"--screenshot={out}", (work / "site" / "index.html").as_uri()],
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
+         f"--window-size={size}", "--hide-scrollbars", f"--screenshot={out}", url],
         check=True, capture_output=True,
     )
-    print(out)
+
+
+def screenshot_review(db: Path, out: Path, profile: Path) -> None:
+    """The review page of the demo library, served by the real server on 127.0.0.1 for one request."""
+    import threading
+
+    from facecluster.web.app import review_server
+
+    server, url = review_server(db)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        screenshot(url, out, profile, size="1000,640")  # the token URL answers with the page, through its cookie
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 if __name__ == "__main__":

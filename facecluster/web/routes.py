@@ -1,0 +1,259 @@
+"""The review's pages and actions: parse the request, call one core function, render.
+
+GET pages only read. Every change is a POST (checked for the run's token in
+app.py) that calls the same function as the CLI command doing it, then
+redirects back with a message: the message says what was done, or why not
+(a scan holding the database, an unknown group, a bad name).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+
+from facecluster import config
+from facecluster.errors import FaceclusterError
+from facecluster.export.html import plural
+from facecluster.grouping import GroupOptions
+from facecluster.models import DEFAULT_PACK
+from facecluster.people import (
+    answer_suggestion,
+    face_detail,
+    faces_page,
+    ignore_person,
+    known_names,
+    merge_people,
+    name_person,
+    people_page,
+    recent_actions,
+    regroup,
+    remove_faces,
+    undo_last,
+)
+from facecluster.people import unclustered as count_unclustered
+from facecluster.suggestions import suggest
+from facecluster.web.app import TOKEN_FIELD, open_store
+from facecluster.web.photos import photo_with_box
+
+bp = Blueprint("review", __name__)
+
+CARDS_PER_PAGE = 100
+FACES_PER_PAGE = 200
+THUMB_CACHE = "private, max-age=3600"  # a face's crop never changes; an hour bounds a stale one after a rescan
+
+
+@bp.app_context_processor
+def common():
+    """What every page needs: the form key, the last action (for the undo button), plural()."""
+    last = None
+    try:
+        actions = recent_actions(open_store(), 1)
+        last = actions[0] if actions and actions[0].undone_at is None else None
+    except FaceclusterError:
+        pass
+    return {"token": current_app.config["TOKEN"], "token_field": TOKEN_FIELD, "last_action": last, "plural": plural,
+            "min_faces": config.MIN_GROUP_FACES}
+
+
+def _number(value: str | None, default: int | None = None) -> int:
+    """A positive whole number from a form or query, else a 400 page."""
+    if value is None or value == "":
+        if default is not None:
+            return default
+        abort(400, "a number is missing")
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
+        abort(400, f"{text[:40]!r} is not a number")
+    return int(text)
+
+
+def _back(default: str = "/") -> str:
+    """Where to go after a change: the page it was made on, never another site."""
+    target = request.form.get("next") or default
+    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
+
+
+def _act(action, default: str = "/"):
+    """Run one core call; its message (or its refusal) is shown on the page the user returns to."""
+    try:
+        message = action()
+        if isinstance(message, tuple):  # the page the user was on is gone (merged away): go where its faces went
+            message, default = message
+            flash(message, "done")
+            return redirect(default, 303)
+        flash(message, "done")
+    except FaceclusterError as e:  # StoreBusy included: a scan or group holds the database
+        flash(str(e), "error")
+    return redirect(_back(default), 303)
+
+
+# ---- pages ---------------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    store = open_store()
+    show = request.args.get("show", "all")
+    if show not in ("all", "named", "unnamed", "ignored"):
+        abort(400, "show must be all, named, unnamed or ignored")
+    page = people_page(store, _number(request.args.get("page"), 1), CARDS_PER_PAGE, show)
+    return render_template("index.html", page=page, show=show, names=known_names(store), unclustered=count_unclustered(store))
+
+
+@bp.get("/person/<int:person_id>")
+def person(person_id: int):
+    store = open_store()
+    try:
+        found, page = faces_page(store, str(person_id), _number(request.args.get("page"), 1), FACES_PER_PAGE)
+    except FaceclusterError as e:
+        abort(404, str(e))
+    return render_template("person.html", person=found, page=page, names=known_names(store))
+
+
+@bp.get("/unclustered")
+def unclustered():
+    _, page = faces_page(open_store(), None, _number(request.args.get("page"), 1), FACES_PER_PAGE)
+    return render_template("person.html", person=None, page=page, names=[])
+
+
+@bp.get("/person/<int:person_id>/suggestions")
+def suggestions(person_id: int):
+    try:
+        found, faces = suggest(open_store(), str(person_id))
+    except FaceclusterError as e:
+        abort(404, str(e))
+    return render_template("suggestions.html", person=found, suggestions=faces)
+
+
+@bp.get("/face/<int:face_id>")
+def face(face_id: int):
+    try:
+        found, owner = face_detail(open_store(), face_id)
+    except FaceclusterError as e:
+        abort(404, str(e))
+    return render_template("face.html", face=found, person=owner)
+
+
+@bp.get("/thumb/<int:face_id>")
+def thumb(face_id: int):
+    data = open_store().thumb(face_id) if face_id < 2**63 else None
+    if data is None:
+        abort(404, f"no face {face_id}")
+    if not data:  # a face whose crop could not be made
+        return current_app.send_static_file("no-face.svg")
+    response = current_app.response_class(data, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = THUMB_CACHE
+    response.set_etag(f"{face_id}-{len(data)}")
+    return response.make_conditional(request)
+
+
+@bp.get("/photo/<int:face_id>")
+def photo(face_id: int):
+    """The photo of a face with its box drawn: only photos the database knows, by face id, never by path."""
+    try:
+        found, _ = face_detail(open_store(), face_id)
+        data = photo_with_box(found)
+    except FaceclusterError as e:
+        abort(404, str(e))
+    response = current_app.response_class(data, mimetype="image/jpeg")
+    response.headers["Cache-Control"] = THUMB_CACHE
+    return response
+
+
+@bp.get("/history")
+def history():
+    return render_template("history.html", actions=recent_actions(open_store(), 50))
+
+
+# ---- actions (POST only, token checked in app.py) --------------------------------------------
+
+
+@bp.post("/name")
+def name():
+    target = str(_number(request.form.get("person")))
+
+    def run():
+        result = name_person(open_store(), target, request.form.get("name", ""))
+        if result.merged_from is not None:
+            moved = plural(result.faces_moved, "face")
+            return (f"Merged group {result.merged_from} into {result.name} (#{result.person_id}): {moved} moved.",
+                    url_for("review.person", person_id=result.person_id))
+        if result.previous_name and result.previous_name != result.name:
+            return f"Renamed {result.previous_name} to {result.name}."
+        return f"Group {result.person_id} is {result.name}."
+
+    return _act(run, url_for("review.person", person_id=int(target)))
+
+
+@bp.post("/unset")
+def unset():
+    target = str(_number(request.form.get("person")))
+
+    def run():
+        result = name_person(open_store(), target, None)
+        return f"Group {result.person_id} has no name now (was {result.previous_name or '-'})."
+
+    return _act(run)
+
+
+@bp.post("/merge")
+def merge():
+    targets = [str(_number(v)) for v in request.form.getlist("person")]
+    typed = request.form.get("name", "").strip() or None
+
+    def run():
+        result = merge_people(open_store(), targets, typed)
+        who = f"{result.name} (#{result.person_id})" if result.name else f"group {result.person_id}"
+        return f"Merged {plural(len(targets), 'group')} into {who}: {plural(result.faces_moved, 'face')} moved."
+
+    return _act(run)
+
+
+@bp.post("/remove")
+def remove():
+    faces = [_number(v) for v in request.form.getlist("face")]
+
+    def run():
+        if not faces:
+            raise FaceclusterError("select the faces that are not this person first")
+        done = remove_faces(open_store(), faces)
+        return f"Took {plural(len(done), 'face')} out: they will not rejoin this person."
+
+    return _act(run)
+
+
+@bp.post("/ignore")
+def ignore():
+    target = str(_number(request.form.get("person")))
+    undo = request.form.get("undo") == "1"
+
+    def run():
+        person = ignore_person(open_store(), target, undo=undo)
+        return f"Group {person.id} is {'ignored' if person.ignored else 'shown again'}."
+
+    return _act(run)
+
+
+@bp.post("/answer")
+def answer():
+    target = str(_number(request.form.get("person")))
+    face_id = _number(request.form.get("face"))
+    if request.form.get("answer") not in ("yes", "no"):
+        abort(400, "answer must be yes or no")
+    return _act(lambda: answer_suggestion(open_store(), target, face_id, request.form["answer"] == "yes") + ".")
+
+
+@bp.post("/undo")
+def undo():
+    return _act(lambda: f"Undone: {undo_last(open_store())}.")
+
+
+@bp.post("/group")
+def group():
+    try:
+        options = GroupOptions(model=request.form.get("model") or DEFAULT_PACK,
+                               min_faces=_number(request.form.get("min_faces"), config.MIN_GROUP_FACES))
+        result = regroup(open_store(), options)
+    except FaceclusterError as e:
+        flash(str(e), "error")
+        return redirect(_back(), 303)
+    return render_template("changes.html", result=result)
