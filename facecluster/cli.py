@@ -6,32 +6,40 @@ Results go to stdout, progress and messages to stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import signal
 import sqlite3
 import sys
 import time
+import unicodedata
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.text import Text
 
 from facecluster import __version__, config
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
-from facecluster.export.html import export_html
+from facecluster.atomic import atomic_open, check_new_file
+from facecluster.export.html import check_site_folder, export_html
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
-from facecluster.names import backup, export_names, import_names
+from facecluster.names import backup, export_names, import_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.people import (
+    MAX_ID,
     ignore_person,
     list_people,
     name_person,
     remove_faces,
+    resolve,
     show_person,
     unclustered,
 )
@@ -44,26 +52,70 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class FaceclusterGroup(click.Group):
-    """Turns the core's exceptions into one-line messages and exit statuses."""
+@contextmanager
+def _user_errors(ctx: click.Context) -> Iterator[None]:
+    """The core's exceptions as one line for the user (never a traceback) and an exit status.
+
+    Used by every command with its own context, so that a usage problem the
+    core finds shows that command's usage line, not the top-level one.
+    """
+    try:
+        yield
+    except click.UsageError as e:
+        if e.ctx is None:  # raised by a command's own checks: show that command's usage line
+            e.ctx, e.cmd = ctx, ctx.command
+        raise
+    except ScanInterrupted as e:
+        err.print(escape(_printable(str(e))))
+        ctx.exit(EXIT_INTERRUPTED)
+    except UsageProblem as e:
+        raise click.UsageError(_printable(str(e)), ctx) from None
+    except FaceclusterError as e:
+        raise click.ClickException(_printable(str(e))) from None
+    except sqlite3.Error as e:  # disk full, read-only file, I/O error: the database is left as it was
+        raise click.ClickException(_printable(f"database error: {e}")) from None
+    except BrokenPipeError:
+        raise  # `facecluster show 3 | head`: click's main ends quietly, as other tools do
+    except OSError as e:
+        message = f"{e.strerror or e}: {e.filename}" if e.filename else str(e)
+        raise click.ClickException(_printable(message)) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        ctx.exit(EXIT_INTERRUPTED)
+
+
+GLOBAL_OPTIONS = ("--db", "--version")
+
+
+class FaceclusterCommand(click.Command):
+    """Every sub-command: the core's errors against this command's usage line."""
 
     def invoke(self, ctx: click.Context):
-        try:
+        with _user_errors(ctx):
             return super().invoke(ctx)
-        except ScanInterrupted as e:
-            err.print(escape(str(e)))
-            ctx.exit(EXIT_INTERRUPTED)
-        except UsageProblem as e:
-            raise click.UsageError(str(e), ctx) from None
-        except FaceclusterError as e:
-            raise click.ClickException(str(e)) from None
-        except sqlite3.Error as e:  # disk full, read-only file, I/O error: the database is left as it was
-            raise click.ClickException(f"database error: {e}") from None
-        except OSError as e:
-            raise click.ClickException(f"{e.strerror or e}: {e.filename}" if e.filename else str(e)) from None
-        except KeyboardInterrupt:
-            err.print("interrupted")
-            ctx.exit(EXIT_INTERRUPTED)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as e:
+            if e.option_name in GLOBAL_OPTIONS:  # `facecluster people --db x.db`: a common slip
+                raise click.NoSuchOption(
+                    e.option_name,
+                    f"No such option {e.option_name!r} for {ctx.info_name}: global options go before the command, "
+                    f"as in: facecluster {e.option_name} ... {ctx.info_name}",
+                    ctx=ctx,
+                ) from None
+            raise
+
+
+class FaceclusterGroup(click.Group):
+    """The top-level command; its sub-commands are FaceclusterCommands."""
+
+    command_class = FaceclusterCommand
+
+    def invoke(self, ctx: click.Context):
+        with _user_errors(ctx):
+            return super().invoke(ctx)
 
 
 @click.group(cls=FaceclusterGroup)
@@ -86,8 +138,9 @@ def cli(ctx: click.Context, db: Path | None) -> None:
     ctx.obj = db or config.default_db_path()
 
 
-def open_store(ctx: click.Context) -> Store:
-    store = Store(ctx.find_root().obj)
+def open_store(ctx: click.Context, write: bool = True) -> Store:
+    """The database, for a command that writes (created where missing) or only reads (never created)."""
+    store = Store(ctx.find_root().obj, readonly=not write)
     ctx.call_on_close(store.close)  # the last connection out checkpoints the WAL
     return store
 
@@ -122,6 +175,8 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
     with ProgressView(quiet) as view:
         summary = scan(store, roots, options, progress=view.update)
     render_scan(summary)
+    if summary.prune_refused:
+        ctx.exit(1)  # asked to prune and did not: a script must not take that for done (docs/commands.md)
 
 
 class ProgressView:
@@ -171,40 +226,63 @@ class ProgressView:
             err.print(f"scanning: {p.done}/{p.total} files, {p.faces} faces, {rate:.1f} photos/s")
 
 
+def _n(count: int, word: str, plural: str | None = None) -> str:
+    """ "1 photo", "2 photos"."""
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
 def render_scan(s: ScanSummary) -> None:
-    worked = s.new + s.changed + s.moved + s.failed
+    read = s.new + s.changed + s.moved + s.redetected
+    parts = [f"{s.new} new", f"{s.changed} changed", f"{s.moved} moved"]
+    if s.redetected:
+        parts.append(f"{s.redetected} detected again (other --det-size or --det-threshold)")
+    parts += [f"{s.unchanged} unchanged", f"{s.failed} failed"]
     out.print(
-        f"Scanned {s.seen} files in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
-        f"{s.new} new, {s.changed} changed, {s.moved} moved, {s.unchanged} unchanged, {s.failed} failed; "
-        f"{s.faces} faces found in {worked - s.failed} photos read."
+        f"Scanned {_n(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
+        f"{', '.join(parts)}; {_n(s.faces, 'face')} found in {_n(read, 'photo')} read."
     )
     if s.failures:
-        table = Table(title=f"{len(s.failures)} files could not be read", title_justify="left")
-        table.add_column("file", overflow="fold")
-        table.add_column("reason", overflow="fold")
-        for f in s.failures:
-            table.add_row(escape(_printable(f.path)), escape(f.reason))
-        out.print(table)
+        earlier = len(s.failures) - s.failed
+        title = f"{_n(len(s.failures), 'file')} could not be read"
+        if earlier > 0:
+            title += (f" ({s.failed} this time; {earlier} failed in an earlier scan and"
+                      f" {'is' if earlier == 1 else 'are'} unchanged since, so not read again)")
+        out.print(escape(title) + ":")
+        # One record per line, the path whole: `facecluster scan lib | grep truncated.jpg` finds its line.
+        _records(["file", "reason"], [[_printable(f.path), _printable(f.reason)] for f in s.failures])
     for w in s.warnings:
-        err.print(f"warning: {escape(_printable(w.path))}: {escape(w.reason)}")
+        err.print(f"warning: {escape(_printable(w.path))}: {escape(_printable(w.reason))}")
     if s.prune_refused:
-        out.print(
-            f"Not pruned: the {len(s.missing)} photos gone from disk hold {s.prune_refused} named faces. "
-            "If they are really gone, run again with --prune --yes to remove them and those names' faces."
-        )
+        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.prune_refused_names.items()))
+        err.print(escape(
+            f"Not pruned: the {_n(len(s.missing), 'photo')} gone from disk hold {_n(s.prune_refused, 'named face')} "
+            f"({names}). If they are really gone, run again with --prune --yes to remove them with those faces."
+        ))
     elif s.missing:
-        verb = "removed from the database" if s.pruned else "still in the database (use --prune to remove them)"
-        out.print(f"{len(s.missing)} photos are gone from disk, {verb}:")
+        if s.pruned:
+            verb = "removed from the database"
+            if s.pruned_named:
+                named = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.pruned_named.items()))
+                verb += f" with {_n(sum(s.pruned_named.values()), 'named face')} ({named})"
+        else:
+            verb = "still in the database (use --prune to remove them)"
+        out.print(escape(f"{_n(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
         for path in s.missing[:20]:
             out.print(f"  {escape(_printable(path))}")
         if len(s.missing) > 20:
             out.print(f"  … and {len(s.missing) - 20} more")
+    if s.kept_unseen:
+        err.print(
+            f"{_n(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
+            "this time (excluded, hidden, or in a folder that cannot be read) and stay as they are."
+        )
 
 
 @cli.command(name="group")
 @click.option("--model", default="sface", show_default=True, help="Which pack's faces to group.")
 @click.option("--method", type=click.Choice(["hdbscan", "agglomerative"]), default="hdbscan", show_default=True)
-@click.option("--min-faces", type=int, default=config.MIN_GROUP_FACES, show_default=True, help="Smallest group.")
+@click.option("--min-faces", type=int, default=config.MIN_GROUP_FACES, show_default=True,
+              help="Smallest group. Below 5, groups under 5 come only from a strict pass (close faces, different photos).")
 @click.option("--min-samples", type=int, default=config.HDBSCAN_MIN_SAMPLES, show_default=True, help="HDBSCAN min_samples.")
 @click.option("--threshold", type=float, default=config.AGGLOMERATIVE_THRESHOLD, show_default=True,
               help="Agglomerative: average-linkage distance cut.")
@@ -212,11 +290,15 @@ def render_scan(s: ScanSummary) -> None:
               help="Quality gate: faces smaller than this (pixels) stay unclustered.")
 @click.option("--min-score", type=float, default=config.MIN_CLUSTER_SCORE, show_default=True,
               help="Quality gate: faces with a lower detection score stay unclustered.")
+@click.option("--min-quality", type=float, default=config.MIN_CLUSTER_QUALITY, show_default=True,
+              help="Quality gate: faces with a lower quality score (0-1: sharpness, size, score, pose) never start "
+                   "a group; they may still join one.")
 @click.option("--join-distance", type=float, default=config.JOIN_DISTANCE, show_default=True,
               help="New faces this close to a named person's faces join that person.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.pass_context
-def group_command(ctx, model, method, min_faces, min_samples, threshold, min_size, min_score, join_distance, quiet):
+def group_command(ctx, model, method, min_faces, min_samples, threshold, min_size, min_score, min_quality, join_distance,
+                  quiet):
     """Cluster the scanned faces into people.
 
     Named and ignored people keep their faces; new faces that look like a
@@ -229,7 +311,7 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
     """
     options = GroupOptions(
         model=model, method=method, min_faces=min_faces, min_samples=min_samples, threshold=threshold,
-        min_face_size=min_size, min_score=min_score, join_distance=join_distance,
+        min_face_size=min_size, min_score=min_score, min_quality=min_quality, join_distance=join_distance,
     )
     store = open_store(ctx)
     summary = group(store, options, progress=None if quiet else (lambda message: err.print(message)))
@@ -238,32 +320,35 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
 def render_group(s: GroupSummary) -> None:
     out.print(
-        f"Grouped {s.faces} faces in {s.seconds:.1f} s: {s.groups} groups ({s.new_groups} new, "
-        f"{s.kept_groups} kept their numbers), {s.named} named people."
+        f"Grouped {_n(s.faces, 'face')} in {s.seconds:.1f} s: {_n(s.groups, 'group')} ({s.new_groups} new, "
+        f"{s.kept_groups} kept {'its number' if s.kept_groups == 1 else 'their numbers'}), "
+        f"{_n(s.named, 'named person', 'named people')}."
     )
     for name, count in sorted(s.joined.items(), key=lambda kv: -kv[1]):
-        out.print(f"  {count} new faces joined {escape(name)}")
+        out.print(f"  {_n(count, 'new face')} joined {escape(name)}")
+    if s.attached:
+        out.print(f"  {_n(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
     out.print(
-        f"{s.below_quality + s.noise} faces unclustered: {s.below_quality} below the quality gate, "
+        f"{_n(s.below_quality + s.noise, 'face')} unclustered: {s.below_quality} below the quality gate, "
         f"{s.noise} fit no group."
     )
 
 
 @cli.command(name="people")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of lines.")
 @click.option("--all", "include_ignored", is_flag=True, help="Include ignored groups.")
 @click.pass_context
 def people_command(ctx, as_json, include_ignored):
     """List the people and groups found.
 
     Named people first, then unnamed groups by size. Ignored groups are
-    hidden unless --all.
+    hidden unless --all. Piped, it prints one tab-separated line per person.
 
     Example:
 
         facecluster people --json
     """
-    store = open_store(ctx)
+    store = open_store(ctx, write=False)
     rows = list_people(store, include_ignored=include_ignored)
     if as_json:
         click.echo(json.dumps([
@@ -272,19 +357,16 @@ def people_command(ctx, as_json, include_ignored):
             for p in rows
         ], ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"{len(rows)} people and groups", title_justify="left")
-    for column in ("id", "name", "faces", "photos", "first", "last", "sample"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("id", "faces", "photos") else "left")
+    err.print(Text(_count(len(rows), "person or group", "people and groups")))
+    records = []
     for p in rows:
-        label = escape(p.name) if p.name else "[dim](unnamed)[/dim]"
-        if p.ignored:
-            label += " [dim](ignored)[/dim]"
-        table.add_row(
-            str(p.id), label, str(p.faces), str(p.photos), (p.first_taken or "")[:10], (p.last_taken or "")[:10],
-            escape(_printable(p.sample_path or "")),
-        )
-    out.print(table)
-    out.print(f"{unclustered(store)} faces are not in any group.")
+        label = _printable(p.name) if p.name else "(unnamed)"
+        records.append([
+            str(p.id), label + (" (ignored)" if p.ignored else ""), str(p.faces), str(p.photos),
+            (p.first_taken or "")[:10], (p.last_taken or "")[:10], _printable(p.sample_path or ""),
+        ])
+    _records(["id", "name", "faces", "photos", "first", "last", "sample"], records, right=("id", "faces", "photos"))
+    err.print(Text(f"{_count(unclustered(store), 'face is', 'faces are')} not in any group."))
 
 
 cli.add_command(people_command, name="list")
@@ -298,56 +380,59 @@ cli.add_command(people_command, name="list")
 def name_command(ctx, target, name, unset):
     """Name group TARGET (a number, or a person's current name).
 
-    Naming a second group with a name already taken merges it into that
-    person. Renaming a person renames it everywhere.
+    Naming a second group with a name already taken (in any case) merges it
+    into that person. Renaming a person renames it everywhere.
 
     Example:
 
         facecluster name 12 "Alice"
     """
-    if unset == (name is not None):
+    if unset and name is not None:
+        raise click.UsageError(f"NAME ('{_printable(name)}') and --unset conflict: give one of them")
+    if not unset and name is None:
         raise click.UsageError("give a NAME, or --unset to remove the name")
     store = open_store(ctx)
     result = name_person(store, target, None if unset else name)
     if result.merged_from is not None:
-        out.print(f"Merged group {result.merged_from} into {escape(result.name)} (#{result.person_id}): "
-                  f"{result.faces_moved} faces moved.")
+        out.print(Text(f"Merged group {result.merged_from} into {_printable(result.name)} (#{result.person_id}): "
+                       f"{_count(result.faces_moved, 'face')} moved."))
     elif result.name is None:
-        out.print(f"Group {result.person_id} has no name now (was {escape(result.previous_name or '-')}).")
+        out.print(Text(f"Group {result.person_id} has no name now (was {_printable(result.previous_name or '-')})."))
     elif result.previous_name and result.previous_name != result.name:
-        out.print(f"Renamed {escape(result.previous_name)} to {escape(result.name)} (#{result.person_id}).")
+        out.print(Text(f"Renamed {_printable(result.previous_name)} to {_printable(result.name)} (#{result.person_id})."))
     else:
-        out.print(f"Group {result.person_id} is {escape(result.name)}.")
+        out.print(Text(f"Group {result.person_id} is {_printable(result.name)}."))
 
 
 @cli.command(name="show")
 @click.argument("target")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
 @click.pass_context
 def show_command(ctx, target, as_json):
-    """Show the photos of one person or group: path, date and face box.
+    """Show the photos of one person or group: face id, date, face box and path.
+
+    Piped, it prints one tab-separated line per face.
 
     Example:
 
         facecluster show Alice
     """
-    store = open_store(ctx)
+    store = open_store(ctx, write=False)
     person, faces = show_person(store, target)
     if as_json:
         click.echo(json.dumps({
             "id": person.id, "name": person.name, "ignored": person.ignored,
-            "faces": [{"face_id": f.face_id, "photo": f.path, "taken": f.taken, "bbox": [round(v, 1) for v in f.box]}
-                      for f in faces],
+            "faces": [{"face_id": f.face_id, "photo": portable_path(f.path), "taken": f.taken,
+                       "bbox": [round(v, 1) for v in f.box]} for f in faces],
         }, ensure_ascii=False, indent=2))
         return
-    title = f"{escape(person.name) if person.name else 'Unnamed group'} (#{person.id}): {len(faces)} faces"
-    table = Table(title=title, title_justify="left")
-    for column in ("face", "photo", "taken", "box (x, y, w, h)"):
-        table.add_column(column, overflow="fold")
-    for f in faces:
-        table.add_row(str(f.face_id), escape(_printable(f.path)), (f.taken or "")[:19],
-                      ", ".join(f"{v:.0f}" for v in f.box))
-    out.print(table)
+    who = _printable(person.name) if person.name else "Unnamed group"
+    err.print(Text(f"{who} (#{person.id}){' (ignored)' if person.ignored else ''}: {_count(len(faces), 'face')}"))
+    _records(
+        ["face", "taken", "box (x, y, w, h)", "photo"],
+        [[str(f.face_id), (f.taken or "")[:19], ", ".join(f"{v:.0f}" for v in f.box), _printable(f.path)] for f in faces],
+        right=("face",),
+    )
 
 
 @cli.command(name="ignore")
@@ -363,11 +448,23 @@ def ignore_command(ctx, target, undo):
     """
     store = open_store(ctx)
     person = ignore_person(store, target, undo=undo)
-    out.print(f"Group {person.id} is {'ignored' if person.ignored else 'shown again'}.")
+    out.print(Text(f"{_who(person.id, person.name, start=True)} is {'ignored' if person.ignored else 'shown again'}."))
+
+
+class FaceId(click.ParamType):
+    """A face id as `show` prints it: a positive whole number SQLite can hold."""
+
+    name = "face_id"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
+            return int(text)
+        self.fail(f"'{_printable(text)}' is not a face id (face ids are the numbers facecluster show lists)", param, ctx)
 
 
 @cli.command(name="remove")
-@click.argument("face_ids", nargs=-1, required=True, type=int)
+@click.argument("face_ids", nargs=-1, required=True, type=FaceId())
 @click.pass_context
 def remove_command(ctx, face_ids):
     """Take faces out of their person: "this face is not this person".
@@ -381,8 +478,104 @@ def remove_command(ctx, face_ids):
     """
     store = open_store(ctx)
     done = remove_faces(store, list(face_ids))
+    names: dict[int, str | None] = {}
     for face_id, person in done:
-        out.print(f"Face {face_id} removed from {'#' + str(person) if person is not None else 'no group'}.")
+        if person is None:
+            out.print(Text(f"Face {face_id} was not in a group: nothing to remove it from."))
+            continue
+        if person not in names:
+            names[person] = resolve(store, f"#{person}").name
+        out.print(Text(f"Face {face_id} removed from {_who(person, names[person])}."))
+
+
+@cli.command(name="info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def info_command(ctx, as_json):
+    """Show where the database is, its size, what it holds and its schema version.
+
+    Example:
+
+        facecluster info
+    """
+    path = Path(ctx.find_root().obj)
+    if not path.exists():  # say where it would be; a read-only command never creates it
+        if as_json:
+            click.echo(json.dumps({"path": str(path.absolute()), "exists": False}, indent=2))
+        else:
+            where = f"{_printable(str(path.absolute()))} (not created yet: facecluster scan creates it)"
+            _records(["what", "value"], [["database", where]], header=False)
+        return
+    info = open_store(ctx, write=False).info()
+    if as_json:
+        click.echo(json.dumps({"exists": True, **dataclasses.asdict(info), "path": portable_path(info.path)},
+                              ensure_ascii=False, indent=2))
+        return
+    lines = [
+        ("database", _printable(info.path)),
+        ("size", f"{_size(info.bytes)} ({info.bytes} bytes, with the write-ahead log)"),
+        ("schema", f"{info.schema or '-'} ({_count(info.migrations, 'migration')} applied; SQLite {info.sqlite})"),
+        ("photos", f"{info.photos} read, {info.failed} failed"),
+        ("faces", f"{info.faces} ({info.unclustered} in no group)"),
+        ("people", f"{info.named} named, {_count(info.groups, 'unnamed group')}, {info.ignored} ignored"),
+    ]
+    for pack in info.packs:
+        lines.append(("model pack", f"{pack.name}: {_count(pack.faces, 'face')}, {pack.dim}-d embeddings, "
+                                    f"licence {pack.licence}, first used {pack.first_used[:10]}, "
+                                    f"sha256 {pack.fingerprint[:12]}"))
+    if not info.packs:
+        lines.append(("model pack", "none yet (facecluster scan records the pack it uses)"))
+    _records(["what", "value"], [list(line) for line in lines], header=False)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    """ "1 face", "2 faces"; `many` for plurals that are not one + s.
+
+    Example:
+        _count(1, "face") == "1 face"
+    """
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _who(person_id: int, name: str | None, start: bool = False) -> str:
+    """ "Alice (#3)", or "group 3" ("Group 3" to `start` a sentence)."""
+    return f"{_printable(name)} (#{person_id})" if name else f"{'Group' if start else 'group'} {person_id}"
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} bytes"  # pragma: no cover
+
+
+def _records(columns: list[str], rows: list[list[str]], right: tuple[str, ...] = (), header: bool = True) -> None:
+    """Print one record per line on stdout, the last column (a path) never cut or wrapped.
+
+    Piped or redirected: the cells joined by tabs, after a header line, so
+    `grep`, `cut -f` and `sort` work (cells hold no tab or newline: they went
+    through _printable). On a terminal: aligned columns under a bold header;
+    the last column runs to the end of the line, so a long path stays whole
+    however narrow the terminal.
+    """
+    if not out.is_terminal:
+        for row in [columns] * header + rows:
+            click.echo("\t".join(row))  # not through rich, which would turn the tabs into spaces
+        return
+    widths = [max(cell_len(row[i]) for row in [columns, *rows]) for i in range(len(columns) - 1)]
+
+    def line(row: list[str], style: str = "") -> Text:
+        cells = []
+        for i, cell in enumerate(row[:-1]):
+            pad = " " * (widths[i] - cell_len(cell))
+            cells.append(pad + cell if columns[i] in right else cell + pad)
+        return Text("  ".join([*cells, row[-1]]), style=style)
+
+    if header:
+        out.print(line(columns, "bold"))
+    for row in rows:
+        out.print(line(row))
 
 
 @cli.command(name="export")
@@ -393,9 +586,14 @@ def remove_command(ctx, face_ids):
 @click.option("--xmp", is_flag=True, help="Write named people as XMP face regions into sidecars beside the photos.")
 @click.option("--dry-run", is_flag=True, help="With --xmp: list the sidecars that would change, write nothing.")
 @click.option("--include-ignored", is_flag=True, help="Include ignored groups (HTML, JSON, CSV).")
+@click.option("--force", is_flag=True,
+              help="Replace an existing --json/--csv FILE; write --html into a folder that holds other files.")
 @click.pass_context
-def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ignored):
+def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ignored, force):
     """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars.
+
+    Results (JSON or CSV to '-', the sidecars written) go to stdout; summaries
+    and warnings to stderr. An existing file is never replaced without --force.
 
     Example:
 
@@ -407,71 +605,93 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
         raise click.UsageError("choose at least one of --html, --json, --csv, --xmp")
     if dry_run and not xmp:
         raise click.UsageError("--dry-run goes with --xmp")
+    if json_file == "-" and csv_file == "-":
+        raise click.UsageError("only one of --json and --csv can go to stdout ('-')")
+    for name in (json_file, csv_file):
+        if name and name != "-":
+            check_new_file(Path(name), force)  # before anything is written: all or nothing
+    if html_dir:
+        check_site_folder(Path(html_dir), force)
     store = open_store(ctx)
     if json_file:
-        with _output(json_file) as stream:
+        with _output(json_file, force) as stream:
             count = export_json(store, stream, include_ignored)
         if json_file != "-":
-            err.print(f"Wrote {count} faces to {escape(json_file)}")
+            err.print(f"Wrote {_count(count, 'face')} to {escape(_printable(json_file))}.")
     if csv_file:
-        with _output(csv_file, newline="") as stream:
+        with _output(csv_file, force, newline="") as stream:
             count = export_csv(store, stream, include_ignored)
         if csv_file != "-":
-            err.print(f"Wrote {count} faces to {escape(csv_file)}")
+            err.print(f"Wrote {_count(count, 'face')} to {escape(_printable(csv_file))}.")
     if html_dir:
-        summary = export_html(store, Path(html_dir), include_ignored)
-        out.print(
-            f"Wrote {summary.pages} pages for {summary.people} people to {escape(str(summary.folder))}/index.html "
-            f"({summary.thumbs_written} thumbnails written, {summary.thumbs_reused} reused)."
+        summary = export_html(store, Path(html_dir), include_ignored, force=force)
+        err.print(
+            f"Wrote {_count(summary.pages, 'page')} for {_count(summary.people, 'person', 'people')} to "
+            f"{escape(_printable(str(summary.folder)))}/index.html ({summary.thumbs_written} thumbnails written, "
+            f"{summary.thumbs_reused} reused" + (f", {summary.removed} old files removed)." if summary.removed else ").")
         )
     if xmp:
-        changes, unchanged = export_xmp(store, dry_run=dry_run)
+        result = export_xmp(store, dry_run=dry_run)
         verb = "would write" if dry_run else "wrote"
-        for change in changes:
+        for change in result.changes:
             action = "create" if change.created else "update"
-            out.print(f"{verb} ({action}) {escape(_printable(change.sidecar))}: {escape(', '.join(change.names))}")
-        out.print(f"XMP: {len(changes)} sidecars {'to change' if dry_run else 'changed'}, {unchanged} already up to date.")
+            out.print(f"{verb} ({action}) {escape(_printable(change.sidecar))}: "
+                      f"{escape(_printable(', '.join(change.names)))}")
+        for skipped in result.skipped:
+            err.print(f"not written: {escape(_printable(skipped.path))}: {escape(_printable(skipped.reason))}")
+        err.print(
+            f"XMP: {_count(len(result.changes), 'sidecar')} {'to change' if dry_run else 'changed'}, "
+            f"{result.unchanged} already up to date, {len(result.skipped)} left untouched."
+        )
+        if result.skipped:
+            raise click.ClickException(
+                f"{_count(len(result.skipped), 'sidecar or name', 'sidecars or names')} could not be written (listed above); "
+                "every other sidecar was"
+            )
 
 
 @contextmanager
-def _output(name: str, newline: str | None = None):
+def _output(name: str, force: bool, newline: str | None = None):
     if name == "-":
         yield sys.stdout
         return
-    try:
-        stream = open(name, "w", encoding="utf-8", newline=newline)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {name}: {e.strerror}") from None
-    with stream:
+    with atomic_open(name, overwrite=force, newline=newline) as stream:
         yield stream
 
 
 @cli.command(name="backup")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
 @click.pass_context
-def backup_command(ctx, file):
+def backup_command(ctx, file, force):
     """Copy the whole database to FILE, consistently, even while a scan runs.
+
+    FILE must not exist yet, unless --force. The copy is written to a
+    temporary file beside FILE and renamed, so FILE is never half written.
 
     Example:
 
         facecluster backup ~/facecluster-2026-11-23.db
     """
+    check_new_file(file, force)
     store = open_store(ctx)
-    target = backup(store, file)
-    out.print(f"Backed up {escape(str(store.path))} to {escape(str(target))}.")
+    target = backup(store, file, force=force)
+    err.print(f"Backed up {escape(_printable(str(store.path)))} to {escape(_printable(str(target)))}.")
 
 
 @cli.command(name="names")
 @click.option("--export", "export_file", metavar="FILE", help="Write every name and its faces' keys to FILE ('-' for stdout).")
 @click.option("--import", "import_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
               help="Give faces their names back from FILE.")
+@click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 @click.pass_context
-def names_command(ctx, export_file, import_file):
+def names_command(ctx, export_file, import_file, force):
     """Save names in a file that survives a rebuild or a model change, and load them back.
 
     Faces are keyed by their photo's content hash and their box, so the
     names find their faces again after the database is rebuilt from scratch
-    or the photos are scanned with another model pack.
+    or the photos are scanned with another model pack. An existing FILE is
+    never replaced without --force.
 
     Example:
 
@@ -480,31 +700,103 @@ def names_command(ctx, export_file, import_file):
     """
     if bool(export_file) == bool(import_file):
         raise click.UsageError("choose one of --export FILE or --import FILE")
+    if force and import_file:
+        raise click.UsageError("--force goes with --export")
+    if export_file and export_file != "-":
+        check_new_file(Path(export_file), force)
     store = open_store(ctx)
     if export_file:
-        document = export_names(store, None if export_file == "-" else Path(export_file))
+        document = export_names(store, None if export_file == "-" else Path(export_file), force=force)
         if export_file == "-":
             click.echo(json.dumps(document, ensure_ascii=False, indent=1))
         else:
             faces = sum(len(p["faces"]) for p in document["people"])
-            out.print(f"Wrote {len(document['people'])} names ({faces} faces) to {escape(export_file)}.")
+            err.print(f"Wrote {_count(len(document['people']), 'name')} ({_count(faces, 'face')}) "
+                      f"to {escape(_printable(export_file))}.")
         return
     summary = import_names(store, import_file)
+    for name, reason in sorted(summary.refused.items()):
+        err.print(f"not imported: {escape(_printable(name))}: {escape(reason)}")
     for name, count in sorted(summary.named.items()):
-        out.print(f"  {escape(name)}: {count} faces")
-    out.print(
-        f"Imported {len(summary.named)} names for {sum(summary.named.values())} faces; "
-        f"{summary.not_found} faces not in this database, {summary.conflicts} already named otherwise."
+        err.print(f"  {escape(_printable(name))}: {_count(count, 'face')}")
+    err.print(
+        f"Imported {_count(len(summary.named), 'name')} for {_count(sum(summary.named.values()), 'face')}; "
+        f"{summary.not_found} not in this database, {summary.conflicts} already named otherwise."
     )
 
 
-def _printable(path: str) -> str:
-    """Paths with undecodable bytes or newlines, shown safely on one line."""
-    return path.encode("utf-8", "backslashreplace").decode("utf-8").replace("\n", "\\n")
+@cli.command(name="review")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 to listen on; 0 takes a free one.")
+@click.option("--no-browser", is_flag=True, help="Print the address but do not open a browser.")
+@click.pass_context
+def review_command(ctx, port, no_browser):
+    """Name, merge and correct people by clicking, in a local web page.
+
+    Serves the review page from the database on 127.0.0.1 only, behind a
+    key made up for this run (in the address printed). Every click calls the
+    same code as the commands (name, remove, ignore, group). Ctrl-C stops it
+    (exit status 130).
+
+    Example:
+
+        facecluster review
+    """
+    from facecluster.web import serve  # flask loads only for this command
+
+    def ready(url: str) -> None:
+        out.print(Text(url))
+        err.print("Review page ready at the address above (it holds this run's key); Ctrl-C stops it.")
+
+    try:
+        serve(ctx.find_root().obj, port=port, open_browser=not no_browser, ready=ready)
+    except KeyboardInterrupt:
+        err.print("Stopped the review server.")
+        ctx.exit(EXIT_INTERRUPTED)
+
+
+# Kept as they are: the joiners that emoji and Indic scripts need.
+_SHOWN_AS_IS = frozenset("\u200c\u200d")
+
+
+def _printable(text: str) -> str:
+    """A name, path or message shown safely on one terminal line.
+
+    Control characters (ESC starts escape sequences that recolour, retitle
+    or rewrite a terminal; BEL, NUL, newline, tab), invisible format
+    characters (bidi overrides, zero-width spaces) and bytes that are not
+    UTF-8 are shown as escapes: \\x1b, \\u202e, \\xff.
+
+    Example:
+        _printable("a\\x1b[31mb.jpg") == "a\\\\x1b[31mb.jpg"
+    """
+    if text.isprintable():
+        return text
+    shown = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cs" and 0xDC80 <= ord(ch) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            shown.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif category in ("Cc", "Cf", "Cs", "Zl", "Zp") and ch not in _SHOWN_AS_IS:
+            shown.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch) or
+                         (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"))
+        else:
+            shown.append(ch)
+    return "".join(shown)
+
+
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill PID, a service stopping) ends a command as Ctrl-C does
 
 
 def main() -> None:
-    cli(prog_name="facecluster")
+    """The `facecluster` command. Ctrl-C or SIGTERM at any point: one line, exit 130, no traceback."""
+    try:
+        signal.signal(signal.SIGTERM, _terminated)
+        cli(prog_name="facecluster")
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":  # pragma: no cover

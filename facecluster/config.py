@@ -15,14 +15,28 @@ DETECTION_THRESHOLD = 0.6  # YuNet score; OpenCV's own default
 MIN_FACE_PIXELS = 16  # boxes smaller than this (shorter side, full-size pixels) are noise
 THUMB_SIZE = 128  # stored face thumbnail, pixels a side
 BATCH_PHOTOS = 64  # photos per database transaction while scanning
-LOCK_WAIT_SECONDS = float(os.environ.get("FACECLUSTER_LOCK_WAIT", "10"))  # a second writer waits this long for the first
+# Bounds on scan options: --det-size 20000 took 15.9 GB. Photos are decoded to at
+# most 2048 px a side (decode.DEFAULT_MAX_SIDE), so a larger detector input only
+# upsamples; below 160 px a face must fill a large part of the photo to be found.
+DETECTION_SIZE_RANGE = (160, 2048)
+# Each worker holds its own model sessions (about 300 MB) and runs one thread:
+# more workers than 4 per core only cost memory.
+JOBS_PER_CORE_MAX = 4
+LOCK_WAIT_ENV = "FACECLUSTER_LOCK_WAIT"
+LOCK_WAIT_SECONDS = 10.0  # a second writer waits this long for the first ($FACECLUSTER_LOCK_WAIT)
 
 # Group defaults. Evidence: docs/quality.md (benchmarks/quality.py on ../shared/facedata).
-MIN_GROUP_FACES = 5  # HDBSCAN min_cluster_size: the smallest group
+MIN_GROUP_FACES = 2  # the smallest group (people seen two to four times get groups from the strict small-group pass)
+HDBSCAN_MIN_CLUSTER = 5  # HDBSCAN min_cluster_size: the first, main clustering
 HDBSCAN_MIN_SAMPLES = 3
 AGGLOMERATIVE_THRESHOLD = 1.0  # average-linkage cut, Euclidean distance of unit vectors
 MIN_CLUSTER_FACE_PIXELS = 24  # quality gate: shorter box side
-MIN_CLUSTER_SCORE = 0.7  # quality gate: detection score
+MIN_CLUSTER_SCORE = 0.6  # quality gate: detection score (YuNet's own threshold; the quality score weighs it)
+MIN_CLUSTER_QUALITY = 0.5  # quality gate: facecluster.quality score; faces below never seed or form a group
+TRIM_NEIGHBOUR, TRIM_DISTANCE = 4, 1.06  # a member whose 4th nearest fellow member is farther leaves the group
+SMALL_GROUP_DISTANCE = 0.85  # small groups (2-4 faces): every two faces at most this far apart
+ATTACH_NEIGHBOURS, ATTACH_VOTES = 5, 3  # a left-out face joins the group holding 3 of its 5 nearest grouped faces...
+ATTACH_REACH_RATIO, ATTACH_FLOOR, ATTACH_CAP = 1.3, 1.0, 1.15  # ...all within 1.3 x the group's reach, clipped to [1.0, 1.15]
 JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this close (benchmarks/join_distance.py)
 
 
@@ -41,6 +55,29 @@ def default_db_path() -> Path:
     """$FACECLUSTER_DB if set, else facecluster.db in the user's data folder."""
     env = os.environ.get(DB_ENV)
     return Path(env).expanduser() if env else data_dir() / DB_FILENAME
+
+
+def lock_wait_seconds() -> float:
+    """How long a second writer waits for the first: $FACECLUSTER_LOCK_WAIT, else LOCK_WAIT_SECONDS.
+
+    Read when a lock is taken, not at import, so a bad value is one clear
+    message from the command that needs it rather than an import-time crash.
+
+    Example:
+        deadline = time.monotonic() + lock_wait_seconds()
+    """
+    from facecluster.errors import FaceclusterError
+
+    text = os.environ.get(LOCK_WAIT_ENV)
+    if text is None or not text.strip():
+        return LOCK_WAIT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= 0:  # also catches NaN
+        raise FaceclusterError(f"{LOCK_WAIT_ENV} must be a number of seconds (0 or more), not {text!r}")
+    return seconds
 
 
 def default_jobs() -> int:

@@ -105,3 +105,44 @@ def m003_xmp_names(db: Database) -> None:
     # The name another photo app gave this face in the photo's XMP (digiKam,
     # Lightroom, ...): grouping turns it into a named person.
     db.execute("ALTER TABLE faces ADD COLUMN xmp_name TEXT")
+
+
+@migrations()
+def m004_face_quality(db: Database) -> None:
+    # How far a face can be trusted to say who it is (facecluster/quality.py):
+    # faces below the gate never seed a group. NULL for faces scanned before
+    # this migration; `group` fills those from the stored thumbnail, landmarks,
+    # size and score, without running the models again.
+    db.execute("ALTER TABLE faces ADD COLUMN quality REAL")
+
+
+@migrations()
+def m005_scan_settings(db: Database) -> None:
+    # The detection settings each photo was scanned with, so that a scan with
+    # another --det-size or --det-threshold finds its faces again instead of
+    # calling it unchanged. Rows from before this migration were scanned with
+    # the defaults of the time (640 px, 0.6) in all but rare cases; they are
+    # recorded as such, so upgrading does not re-detect a whole library.
+    db.execute("ALTER TABLE photo_scans ADD COLUMN det_size INTEGER")
+    db.execute("ALTER TABLE photo_scans ADD COLUMN det_threshold REAL")
+    db.execute("UPDATE photo_scans SET det_size = 640, det_threshold = 0.6")
+
+
+@migrations()
+def m006_review_actions(db: Database) -> None:
+    # Every correction (name, merge, remove, ignore, a suggestion's answer), from
+    # the CLI or the review page, with what it changed: `undo` restores the rows
+    # in `undo` and marks the action undone. AUTOINCREMENT: ids only grow, so
+    # "the last action" is the largest id that is not undone.
+    db.execute(
+        """
+        CREATE TABLE actions (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            undo TEXT,
+            created_at TEXT NOT NULL,
+            undone_at TEXT
+        )
+        """
+    )

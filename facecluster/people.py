@@ -7,6 +7,7 @@ never undoes them.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from facecluster.errors import FaceclusterError
@@ -21,26 +22,82 @@ class PeopleError(FaceclusterError):
 
 
 def resolve(store: Store, target: str) -> PersonRow:
-    """A person by number or name, or a clear error."""
-    if not target or not target.strip():
+    """A person by number ("12" or "#12") or name (any case), or a clear error.
+
+    Example:
+        resolve(store, "Alice").id
+    """
+    text = (target or "").strip()
+    if not text:
         raise PeopleError("give a group number or a person's name")
-    found = store.find_people(target)
+    number = group_number(text)
+    if number is not None:
+        found = store.find_people(str(number)) if 0 < number <= MAX_ID else []
+        if not found:
+            raise PeopleError(f"no group {number}; see facecluster people")
+        return found[0]
+    if not _is_text(text):
+        raise PeopleError(f"no person named {text!r}: the name holds bytes that are not UTF-8")
+    found = store.find_people(text)
     if not found:
-        what = f"group {target.strip()}" if target.strip().isdigit() else f"person named {target.strip()!r}"
-        raise PeopleError(f"no {what}; see facecluster people")
+        raise PeopleError(f"no person named {text!r}; see facecluster people")
     if len(found) > 1:
-        raise PeopleError(f"{target!r} names {len(found)} people (one per model pack); use the number instead")
+        raise PeopleError(f"{text!r} names {len(found)} people (one per model pack); use the number instead")
     return found[0]
 
 
+MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger number is no group, not an OverflowError
+
+# Control characters (C0, DEL, C1: ESC starts terminal escape sequences, and they make XML invalid)
+# and invisible format characters (bidi overrides reorder what a terminal shows; zero-width spaces
+# make two names look alike) are refused in names, except the joiners that emoji and Indic scripts need.
+_ALLOWED_FORMAT = frozenset("\u200c\u200d")  # zero-width non-joiner, zero-width joiner
+
+
+def group_number(text: str) -> int | None:
+    """The group number `text` stands for ("12", "#12", "-1"), or None when it is a name.
+
+    Example:
+        group_number("#12") == 12
+    """
+    digits = text[1:] if text.startswith("#") else text
+    body = digits[1:] if digits[:1] in ("+", "-") else digits
+    return int(digits) if body.isdecimal() else None
+
+
+def _is_text(text: str) -> bool:
+    """False for command-line bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def clean_name(name: str) -> str:
-    cleaned = " ".join(name.split())
+    """The one check and tidy-up of a person's name, wherever it comes from (command line, name file, XMP).
+
+    White space runs become one space and the ends are trimmed; the text is put in NFC form so that
+    an accented letter typed two ways is one name. Refused with a PeopleError: an empty name, one
+    that looks like a group number, one over 200 characters, bytes that are not UTF-8, control
+    characters (ESC, BEL, NUL, ...) and invisible format characters (bidi overrides, zero-width spaces).
+
+    Example:
+        clean_name("  Alice   Smith ") == "Alice Smith"
+    """
+    if not _is_text(name):
+        raise PeopleError("a name must be text: this one holds bytes that are not UTF-8")
+    cleaned = unicodedata.normalize("NFC", " ".join(name.split()))
     if not cleaned:
         raise PeopleError("a name cannot be empty")
-    if cleaned.isdigit():
-        raise PeopleError(f"{cleaned!r} looks like a group number; a name needs a letter")
     if len(cleaned) > 200:
         raise PeopleError("a name can be at most 200 characters")
+    for ch in cleaned:
+        category = unicodedata.category(ch)
+        if category == "Cc" or (category == "Cf" and ch not in _ALLOWED_FORMAT):
+            raise PeopleError(f"a name cannot hold control or invisible characters (this one holds U+{ord(ch):04X})")
+    if cleaned.lstrip("#+-").isdigit():
+        raise PeopleError(f"{cleaned!r} looks like a group number; a name needs a letter")
     return cleaned
 
 
@@ -65,16 +122,23 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
         person = resolve(store, target)
         if name is None:
             with store.transaction():
+                before = store.snapshot([], rows_only=[person.id])
                 store.set_person(person.id, name=None)
+                store.log_action("unset", f"Took the name {person.name or '-'} off group {person.id}", before)
             return NameResult(person.id, None, previous_name=person.name)
         name = clean_name(name)
         other = store.person_named(person.model, name)
         with store.transaction():
             if other is not None and other.id != person.id:
+                before = store.snapshot([person.id], rows_only=[other.id])  # the target's faces do not change
                 moved = store.merge_person(person.id, other.id)
-                return NameResult(other.id, name, merged_from=person.id, faces_moved=moved, previous_name=person.name)
+                store.log_action("merge", f"Merged {_label(person)} into {other.name} (#{other.id})", before)
+                return NameResult(other.id, other.name, merged_from=person.id, faces_moved=moved, previous_name=person.name)
+            before = store.snapshot([person.id])
             store.set_person(person.id, name=name, ignored=False)
             store.lock_person_faces(person.id)
+            renamed = f"Renamed {person.name} to {name} (#{person.id})" if person.name else f"Named group {person.id} {name}"
+            store.log_action("name", renamed, before)
         return NameResult(person.id, name, previous_name=person.name)
 
 
@@ -87,9 +151,12 @@ def ignore_person(store: Store, target: str, undo: bool = False) -> PersonRow:
     with store.writer("ignore"):
         person = resolve(store, target)
         with store.transaction():
+            before = store.snapshot([person.id])
             store.set_person(person.id, ignored=not undo)
             if not undo:
                 store.lock_person_faces(person.id)
+            store.log_action("unignore" if undo else "ignore",
+                             f"Showed {_label(person)} again" if undo else f"Ignored {_label(person)}", before)
         return PersonRow(person.id, person.model, person.name, not undo)
 
 
@@ -103,7 +170,13 @@ def remove_faces(store: Store, face_ids: list[int]) -> list[tuple[int, int | Non
         raise PeopleError("give at least one face id")
     with store.writer("remove"):
         with store.transaction():
+            before = store.snapshot([], face_ids=face_ids)
             done = store.reject_faces(face_ids)
+            if done:
+                names = {row[0]: row[2] for row in before["people"]}
+                groups = sorted({p for _, p in done if p is not None})
+                where = ", ".join(f"{names[p]} (#{p})" if names.get(p) else f"group {p}" for p in groups) or "no group"
+                store.log_action("remove", f"Took {_faces(len(done))} ({_ids(f for f, _ in done)}) out of {where}", before)
     missing = sorted(set(face_ids) - {f for f, _ in done})
     if missing:
         raise PeopleError(f"no face with id {', '.join(map(str, missing))}" + (
@@ -133,3 +206,256 @@ def show_person(store: Store, target: str) -> tuple[PersonRow, list[PersonFace]]
 
 def unclustered(store: Store) -> int:
     return store.unclustered_count()
+
+
+# ---- review: merging several groups, suggestions, undo, pages -----------------------------
+
+
+def _label(person: PersonRow) -> str:
+    return f"{person.name} (#{person.id})" if person.name else f"group {person.id}"
+
+
+def _faces(n: int) -> str:
+    return f"{n} face" + ("" if n == 1 else "s")
+
+
+def _ids(ids) -> str:
+    ids = sorted(ids)
+    return ", ".join(map(str, ids[:8])) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+
+
+def merge_people(store: Store, targets: list[str], name: str | None = None) -> NameResult:
+    """Merge several groups into one person, optionally naming it.
+
+    The faces go to the person named `name` where one exists (as `name` does), else to the one
+    named person among the targets, else to the largest group. Two differently named people are
+    not merged: which name wins is the user's call (name one with the other's name). Merged
+    unnamed groups stay one group until the next `group`, which may split them again; a name
+    makes the merge permanent.
+
+    Example:
+        merge_people(store, ["12", "15", "31"], name="Alice")
+    """
+    with store.writer("merge"):
+        people: dict[int, PersonRow] = {}
+        for target in targets:
+            person = resolve(store, target)
+            people.setdefault(person.id, person)
+        if len(people) < 2 and name is None:
+            raise PeopleError("choose at least two groups to merge")
+        models = {p.model for p in people.values()}
+        if len(models) > 1:
+            raise PeopleError(f"these groups hold faces of different model packs ({', '.join(sorted(models))}); they cannot be merged")
+        model = models.pop()
+        name = clean_name(name) if name is not None else None
+        named = sorted({p.name for p in people.values() if p.name is not None})
+        into = store.person_named(model, name) if name is not None else None
+        if into is None:
+            if len(named) > 1:
+                raise PeopleError(f"{' and '.join(named)} are different people; to make them one, name one of them with the other's name")
+            keyed = sorted(people.values(), key=lambda p: (p.name is None, -store.face_count(p.id), p.id))
+            into = keyed[0]
+        sources = [p for p in people.values() if p.id != into.id]
+        moved = 0
+        with store.transaction():
+            # Naming locks the faces `into` already has: then they are part of what undo restores.
+            locks = into.name is None and name is not None
+            before = store.snapshot([p.id for p in sources] + [into.id] * locks, rows_only=[into.id])
+            for source in sources:
+                moved += store.merge_person(source.id, into.id)
+            final = into.name
+            if name is not None and into.name != name:
+                store.set_person(into.id, name=name, ignored=False)
+                final = name
+            if final is not None:
+                store.lock_person_faces(into.id)
+            label = f"{final} (#{into.id})" if final else f"group {into.id}"
+            what = ", ".join(_label(p) for p in sources) or _label(into)
+            store.log_action("merge", f"Merged {what} into {label}" if sources else f"Named group {into.id} {final}", before)
+        return NameResult(into.id, final, merged_from=sources[0].id if sources else None, faces_moved=moved,
+                          previous_name=into.name)
+
+
+def answer_suggestion(store: Store, target: str, face_id: int, yes: bool) -> str:
+    """The user's answer to "is this face Alice?": yes moves the face to her (for good), no records
+    a rejection that grouping respects (and takes the face out of her if it was hers). Returns a
+    sentence saying what was done.
+
+    Example:
+        answer_suggestion(store, "Alice", 1234, yes=True)
+    """
+    with store.writer("suggestion"):
+        person = resolve(store, target)
+        face = store.face_row(face_id)
+        if face is None:
+            raise PeopleError(f"no face with id {face_id}")
+        if face.model != person.model:
+            raise PeopleError(f"face {face_id} was found by the {face.model} pack, {_label(person)} by {person.model}")
+        with store.transaction():
+            before = store.snapshot([], face_ids=[face_id], rows_only=[person.id])
+            if yes:
+                store.drop_rejection(face_id, person.id)
+                store.assign_faces([(person.id, "user", face_id)])
+                done = f"Face {face_id} is {_label(person)}"
+            else:
+                store.add_rejection(face_id, person.id)
+                if face.person_id == person.id:
+                    store.assign_faces([(None, "removed", face_id)])
+                done = f"Face {face_id} is not {_label(person)}"
+            store.log_action("yes" if yes else "no", done, before)
+        return done
+
+
+def undo_last(store: Store) -> str:
+    """Undo the last correction (from the review page or the CLI): the people and faces it touched
+    go back to how they were just before it. Called again, it undoes the one before. Returns what
+    was undone.
+
+    Example:
+        undo_last(store)  # "Named group 12 Alice"
+    """
+    with store.writer("undo"):
+        action = store.last_action()
+        if action is None:
+            raise PeopleError("nothing to undo")
+        if action.undo is None:
+            raise PeopleError(f"{action.summary} ({action.created_at[:16]}) is too old to undo: only the last 50 actions can be")
+        with store.transaction():
+            store.restore(action.undo)
+            store.mark_undone(action.id)
+        return action.summary
+
+
+def recent_actions(store: Store, limit: int = 10):
+    """The last actions, newest first, undone ones marked.
+
+    Example:
+        [a.summary for a in recent_actions(store)]
+    """
+    return store.recent_actions(limit)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list
+    number: int  # 1-based
+    pages: int
+    total: int
+
+
+def paginate(items: list, number: int, per_page: int) -> Page:
+    """One page of `items`; a page number out of range gives the nearest page.
+
+    Example:
+        paginate(list(range(250)), 2, 100).items[0] == 100
+    """
+    pages = max(1, -(-len(items) // per_page))
+    number = min(max(1, number), pages)
+    return Page(items[(number - 1) * per_page : number * per_page], number, pages, len(items))
+
+
+SHOWN = ("all", "named", "unnamed", "ignored")
+
+
+def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = "all") -> Page:
+    """A page of people cards (ReviewCard) in `list_people`'s order: named first by name, then
+    groups by size; `show` picks all (not ignored), named, unnamed or ignored.
+
+    Example:
+        people_page(store, 1, show="unnamed").items[0].faces
+    """
+    if show not in SHOWN:
+        raise PeopleError(f"show must be one of {', '.join(SHOWN)}")
+    cards = store.review_cards()
+    keep = {
+        "all": lambda c: not c.ignored,
+        "named": lambda c: not c.ignored and c.name is not None,
+        "unnamed": lambda c: not c.ignored and c.name is None,
+        "ignored": lambda c: c.ignored,
+    }[show]
+    cards = sorted((c for c in cards if keep(c)), key=lambda c: (c.name is None, (c.name or "").lower(), -c.faces, c.id))
+    return paginate(cards, number, per_page)
+
+
+def faces_page(store: Store, target: str | None, number: int = 1, per_page: int = 200) -> tuple[PersonRow | None, Page]:
+    """A page of one person's faces in date order; target None: the faces in no group.
+
+    Example:
+        person, page = faces_page(store, "Alice", 2)
+    """
+    if target is None:
+        total = store.unclustered_count()
+        person = None
+    else:
+        person = resolve(store, target)
+        total = store.face_count(person.id)
+    pages = max(1, -(-total // per_page))
+    number = min(max(1, number), pages)
+    rows = store.person_face_rows(person.id if person else None, (number - 1) * per_page, per_page)
+    return person, Page(rows, number, pages, total)
+
+
+def face_detail(store: Store, face_id: int):
+    """A face with its photo's path, size and date, and its person (or None).
+
+    Example:
+        face, person = face_detail(store, 1234)
+    """
+    face = store.face_row(face_id)
+    if face is None:
+        raise PeopleError(f"no face with id {face_id}")
+    person = store.find_people(str(face.person_id))[0] if face.person_id is not None else None
+    return face, person
+
+
+def known_names(store: Store) -> list[str]:
+    """Every name in use, sorted: what the review offers while typing a name.
+
+    Example:
+        known_names(store) == ["Alice", "Bob"]
+    """
+    return sorted({p.name for p in store.people_rows() if p.name}, key=str.lower)
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    id: int
+    name: str | None
+    before: int  # faces before regrouping (0: a new group)
+    after: int  # faces after (0: the group is gone)
+
+
+def compare_people(before: list[PersonSummary], after: list[PersonSummary]) -> list[PersonChange]:
+    """What a regroup changed: every person or group whose face count changed, new groups and gone groups.
+
+    Example:
+        compare_people(store.people_summaries(), store.people_summaries()) == []
+    """
+    old = {p.id: p for p in before}
+    new = {p.id: p for p in after}
+    changes = []
+    for pid in sorted(old.keys() | new.keys()):
+        a, b = old.get(pid), new.get(pid)
+        count_a, count_b = (a.faces if a else 0), (b.faces if b else 0)
+        if count_a != count_b:
+            changes.append(PersonChange(pid, (b or a).name, count_a, count_b))
+    return sorted(changes, key=lambda c: (c.name is None, -abs(c.after - c.before), c.id))
+
+
+@dataclass(frozen=True)
+class Regrouped:
+    summary: object  # grouping.GroupSummary
+    changes: list[PersonChange]
+
+
+def regroup(store: Store, options=None) -> Regrouped:
+    """Run `group` and say what it changed, person by person.
+
+    Example:
+        regroup(store).changes
+    """
+    from facecluster.grouping import group  # grouping imports this module
+
+    before = store.people_summaries()
+    summary = group(store, options)
+    return Regrouped(summary, compare_people(before, store.people_summaries()))

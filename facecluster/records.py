@@ -19,6 +19,7 @@ class Face:
     embedding: npt.NDArray[np.float32]  # L2-normalised
     thumb: bytes  # JPEG, about THUMB_SIZE pixels a side
     label: str | None = None  # the name an XMP face region in the photo gives it
+    quality: float | None = None  # facecluster.quality score, 0..1 (None: not computed)
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,4 @@ class FileResult:
     faces: list[Face] = field(default_factory=list)
     reused: bool = False
     fatal: str | None = None
+    note: str | None = None  # something the user should know that did not stop the file (an unreadable sidecar)

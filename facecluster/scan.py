@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import multiprocessing
 import os
 import signal
+import stat
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +28,7 @@ import numpy as np
 
 from facecluster import config
 from facecluster.align import align_faces
-from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl
+from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl, special_kind
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, decode, photo_info
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
@@ -51,8 +55,26 @@ class ScanOptions:
         for name in ("jobs", "det_size", "max_side", "max_pixels", "batch"):
             if getattr(self, name) < 1:
                 raise UsageProblem(f"--{name.replace('_', '-')} must be a positive number")
-        if not 0 < self.det_threshold < 1:
+        if self.jobs > max_jobs():
+            raise UsageProblem(
+                f"--jobs must be at most {max_jobs()} on this machine ({config.JOBS_PER_CORE_MAX} per core; "
+                "each worker holds its own models, about 300 MB)"
+            )
+        low, high = config.DETECTION_SIZE_RANGE
+        if not low <= self.det_size <= high:
+            raise UsageProblem(f"--det-size must be between {low} and {high} pixels")
+        if not (math.isfinite(self.det_threshold) and 0 < self.det_threshold < 1):
             raise UsageProblem("--det-threshold must be between 0 and 1")
+
+    @property
+    def settings(self) -> tuple[int, float]:
+        """The detection settings recorded with each photo scanned (a change re-detects it)."""
+        return self.det_size, round(float(self.det_threshold), 4)
+
+
+def max_jobs() -> int:
+    """The most worker processes `--jobs` may ask for here."""
+    return config.JOBS_PER_CORE_MAX * config.default_jobs()
 
 
 @dataclass
@@ -83,15 +105,19 @@ class ScanSummary:
     failed: int = 0  # failed this run
     faces: int = 0  # faces found (or carried over) this run
     seconds: float = 0.0
-    missing: list[str] = field(default_factory=list)
+    redetected: int = 0  # unchanged files detected again because --det-size/--det-threshold changed
+    missing: list[str] = field(default_factory=list)  # in the database, really gone from disk
+    kept_unseen: int = 0  # in the database, not crawled (excluded, hidden, unreadable folder) but on disk: kept
     pruned: int = 0
+    pruned_named: dict[str, int] = field(default_factory=dict)  # name -> faces removed with --prune --yes
     prune_refused: int = 0  # named faces that --prune would have removed without --yes
+    prune_refused_names: dict[str, int] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)  # every failing file under the roots
     warnings: list[CrawlWarning] = field(default_factory=list)
 
     @property
     def photos_per_second(self) -> float:
-        worked = self.new + self.changed + self.moved + self.failed
+        worked = self.new + self.changed + self.moved + self.redetected + self.failed
         return worked / self.seconds if self.seconds > 0 else 0.0
 
 
@@ -125,7 +151,7 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
                 "embeddings of different weights cannot be compared (use a new database)"
             )
         index = store.photo_index()
-        scanned = store.scanned_photo_ids(pack.name)
+        scanned = store.scan_settings(pack.name)
 
         todo: list[CrawlEntry] = []
         seen: set[str] = set()
@@ -133,20 +159,25 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
             seen.add(entry.path)
             row = index.get(entry.path)
             unchanged = row is not None and row.size == entry.size and row.mtime_ns == entry.mtime_ns
-            if unchanged and (row.status == "failed" or row.id in scanned):
+            if unchanged and row.status == "failed":
+                summary.unchanged += 1  # failed before and not changed since: listed again, not read again
+            elif unchanged and row.id in scanned and scanned[row.id] == options.settings:
                 summary.unchanged += 1
             else:
+                if unchanged and row.id in scanned:
+                    summary.redetected += 1  # same file, other detection settings: find its faces again
                 todo.append(entry)
             state.seen += 1
             if state.seen % 500 == 0:
                 report(state)
         summary.seen = state.seen
 
-        state.phase, state.total = "scanning", len(todo)
-        report(state)
-        writer = _ResultWriter(store, pack.name, index, summary, options.batch)
+        writer = _ResultWriter(store, pack.name, index, summary, options.batch, options.settings)
         try:
-            for result in _analyse_all(todo, pack, options, store.scanned_hashes(pack.name)):
+            state.phase, state.total = "scanning", len(todo)
+            report(state)  # inside the try: Ctrl-C while this line prints is still a clean interruption
+            known = store.scanned_hashes_by_size(pack.name, options.settings)
+            for result in _analyse_all(todo, pack, options, known):
                 if result.fatal:
                     raise ModelError(result.fatal)
                 writer.add(result)
@@ -162,21 +193,41 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         writer.flush()
 
         under = [r.rstrip(os.sep) + os.sep for r in roots]
-        gone = [row for path, row in index.items() if path not in seen and any(path.startswith(r) for r in under)]
-        gone = [row for row in gone if row.id not in writer.moved_ids]
+        unseen = [row for path, row in index.items() if path not in seen and any(path.startswith(r) for r in under)]
+        unseen = [row for row in unseen if row.id not in writer.moved_ids]
+        # Not crawled is not gone: excluded, hidden and unreadable-folder photos are
+        # still on disk. Only a file the OS says does not exist is gone.
+        gone = [row for row in unseen if really_missing(row.path)]
+        summary.kept_unseen = len(unseen) - len(gone)
         summary.missing = sorted(row.path for row in gone)
         if options.prune and gone:
-            named = store.named_faces_under(row.id for row in gone)
+            named = store.named_faces_by_name(row.id for row in gone)
             if named and not options.yes:
-                summary.prune_refused = named  # names are the one thing a rescan cannot bring back
+                # Names are the one thing a rescan cannot bring back.
+                summary.prune_refused, summary.prune_refused_names = sum(named.values()), named
             else:
-                summary.pruned = store.delete_photos(row.id for row in gone)
+                summary.pruned, summary.pruned_named = store.delete_photos(row.id for row in gone), named
         summary.failures = store.failures_under(roots)
 
     state.phase = "done"
     report(state)
     summary.seconds = state.elapsed
     return summary
+
+
+def really_missing(path: str) -> bool:
+    """True only when the OS says the file does not exist (not for "permission denied" or an I/O error).
+
+    Example:
+        really_missing("/photos/deleted.jpg")  # True
+    """
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):  # EACCES, EIO, a name the OS refuses: we cannot tell, so it stays
+        return False
+    return False
 
 
 def _dim_of(pack: ModelPack) -> int:
@@ -186,8 +237,10 @@ def _dim_of(pack: ModelPack) -> int:
 class _ResultWriter:
     """Turns worker results into store calls, committed `batch` photos at a time."""
 
-    def __init__(self, store: Store, model: str, index: dict[str, PhotoRow], summary: ScanSummary, batch: int):
+    def __init__(self, store: Store, model: str, index: dict[str, PhotoRow], summary: ScanSummary, batch: int,
+                 settings: tuple[int, float] = (config.DETECTION_SIZE, config.DETECTION_THRESHOLD)):
         self.store, self.model, self.index, self.summary, self.batch = store, model, index, summary, batch
+        self.settings = settings
         self.pending: list[FileResult] = []
         self.moved_ids: set[int] = set()
 
@@ -201,13 +254,30 @@ class _ResultWriter:
             return
         with self.store.transaction():
             for result in self.pending:
-                self._save(result)
+                try:
+                    with self.store.transaction():  # a savepoint: one file's failure undoes only that file
+                        self._save(result)
+                except (OverflowError, ValueError, TypeError) as e:
+                    # A value SQLite cannot hold: that file fails, the rest of the batch is saved.
+                    self._save_failure(result, f"cannot be stored: {type(e).__name__}: {str(e)[:200]}")
         self.pending = []
+
+    def _save_failure(self, result: FileResult, reason: str) -> None:
+        existing = self.index.get(result.facts.path)
+        facts = PhotoFacts(path=result.facts.path, size=result.facts.size, mtime_ns=result.facts.mtime_ns, error=reason)
+        try:
+            with self.store.transaction():
+                self.store.save_failure(facts, existing.id if existing else None)
+        except (OverflowError, ValueError, TypeError):
+            self.summary.warnings.append(CrawlWarning(facts.path, reason))
+        self.summary.failed += 1
 
     def _save(self, result: FileResult) -> None:
         facts, store, s = result.facts, self.store, self.summary
         existing = self.index.get(facts.path)
         existing_id = existing.id if existing else None
+        if result.note:
+            s.warnings.append(CrawlWarning(facts.path, result.note))
         if facts.error is not None:
             store.save_failure(facts, existing_id)
             s.failed += 1
@@ -217,7 +287,7 @@ class _ResultWriter:
                 store.touch_photo(existing.id, facts)  # same content, new mtime
                 s.unchanged += 1
                 return
-            twins = store.photos_with_hash(facts.sha256, self.model)
+            twins = store.photos_with_hash(facts.sha256, self.model, self.settings)
             gone = [t for t in twins if t.path != facts.path and not os.path.exists(t.path)]
             if gone and existing is None:
                 store.move_photo(gone[0].id, facts)
@@ -226,7 +296,7 @@ class _ResultWriter:
                 s.moved += 1
                 return
             if twins:
-                store.copy_photo(twins[0].id, facts, self.model, existing_id)
+                store.copy_photo(twins[0].id, facts, self.model, existing_id, self.settings)
                 s.changed += existing is not None
                 s.new += existing is None
                 return
@@ -235,64 +305,111 @@ class _ResultWriter:
             store.save_failure(replace(facts, error="its twin vanished during the scan; scan again"), existing_id)
             s.failed += 1
             return
-        store.save_photo(facts, result.faces, self.model, existing_id)
+        same_content = existing is not None and existing.sha256 == facts.sha256 and existing.status == "ok"
+        store.save_photo(facts, result.faces, self.model, existing_id, self.settings, keep_people=same_content)
         s.faces += len(result.faces)
         if existing is None:
             s.new += 1
-        else:
+        elif not same_content:
             s.changed += 1
 
 
 # ---- workers ------------------------------------------------------------------------
 
+READ_CHUNK = 1 << 20  # files are hashed a chunk at a time, never read whole into memory
+# Files up to this size are kept in memory after hashing (decode, EXIF and XMP
+# read from there); bigger ones are decoded from the open file, and their XMP
+# is looked for in this much of their start.
+IN_MEMORY_BYTES = 64 << 20
+
 _worker_pack: ModelPack | None = None
-_worker_known: frozenset[str] = frozenset()
 _worker_options: ScanOptions | None = None
 
 
-def _init_worker(options: ScanOptions, known_hashes: frozenset[str]) -> None:
-    global _worker_pack, _worker_known, _worker_options
-    # Ctrl-C goes to the whole process group: the main process alone decides
-    # what to commit, so workers ignore it and are terminated by the pool.
+def _init_worker(options: ScanOptions, parent_pid: int) -> None:
+    global _worker_pack, _worker_options
+    # Ctrl-C and SIGTERM go to the whole process group: the main process alone
+    # decides what to commit, so workers ignore both and are killed by it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent(parent_pid)
     _worker_options = options
-    _worker_known = known_hashes
     _worker_pack = load_pack(options.model, options.det_size, options.det_threshold)
 
 
-def _worker_analyse(entry: CrawlEntry) -> FileResult:
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when `parent_pid` dies, even by kill -9.
+
+    Without it, workers of a killed scan lived on (about 270 MB each) and held
+    the caller's stdout open, so a script reading the pipe hung. Linux: the
+    kernel sends SIGKILL (PR_SET_PDEATHSIG); elsewhere a thread polls.
+
+    Example:
+        die_with_parent(os.getppid())
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_analyse(entry: CrawlEntry, known_hashes: frozenset[str]) -> FileResult:
     assert _worker_pack is not None and _worker_options is not None
-    return analyse_file(entry, _worker_pack, _worker_options, _worker_known)
+    return analyse_file(entry, _worker_pack, _worker_options, known_hashes)
 
 
-def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: set[str]):
-    """Results for every entry, in any order: in this process for one job, else worker processes."""
+def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]]):
+    """Results for every entry, in any order: in this process for one job, else worker processes.
+
+    `known` maps a file size to the content hashes already scanned at that size.
+    It stays in this process: each task carries only the few hashes a file of its
+    size could have, so workers' memory does not grow with the library.
+    """
     if not todo:
         return
-    known_hashes = frozenset(known)
-    if options.jobs == 1 or len(todo) == 1:
+
+    def candidates(entry: CrawlEntry) -> frozenset[str]:
+        return frozenset(known.get(entry.size, ()))
+
+    jobs = min(options.jobs, len(todo))
+    if jobs == 1:
         for entry in todo:
-            yield analyse_file(entry, pack, options, known_hashes)
+            yield analyse_file(entry, pack, options, candidates(entry))
         return
     # spawn, not fork: the parent holds SQLite state that must not be copied.
     # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (out of
     # memory, say) breaks the executor with an error instead of hanging forever.
     executor = ProcessPoolExecutor(
-        max_workers=min(options.jobs, len(todo)),
+        max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(options, known_hashes),
+        initargs=(options, os.getpid()),
     )
     entries = iter(todo)
     in_flight: set = set()
     try:
         while True:
             # A few tasks queued per worker keeps them busy without reading ahead the whole library.
-            while len(in_flight) < options.jobs * 4:
+            while len(in_flight) < jobs * 4:
                 entry = next(entries, None)
                 if entry is None:
                     break
-                in_flight.add(executor.submit(_worker_analyse, entry))
+                in_flight.add(executor.submit(_worker_analyse, entry, candidates(entry)))
             if not in_flight:
                 break
             finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -301,31 +418,83 @@ def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, 
                     yield future.result()
                 except BrokenProcessPool:
                     raise FaceclusterError(
-                        "a worker process died while reading photos (out of memory?); "
+                        "a worker process died while reading photos (killed, or out of memory); "
                         "run the scan again, with --jobs 1 to find the file"
                     ) from None
     finally:
+        # SIGKILL, not terminate(): workers ignore SIGTERM (see _init_worker).
         for process in list(getattr(executor, "_processes", {}).values()):
-            process.terminate()
+            process.kill()
         executor.shutdown(wait=True, cancel_futures=True)
 
 
 def analyse_file(entry: CrawlEntry, pack: ModelPack, options: ScanOptions, known_hashes: frozenset[str]) -> FileResult:
-    """One file -> its facts and faces. Never raises for a bad file: the reason is recorded."""
+    """One file -> its facts and faces. Never raises for a bad file: the reason is recorded.
+
+    Example:
+        result = analyse_file(CrawlEntry("/p/a.jpg", 5120, 0), load_pack("sface"), ScanOptions(), frozenset())
+    """
     facts = PhotoFacts(path=entry.path, size=entry.size, mtime_ns=entry.mtime_ns)
     try:
-        with open(entry.path, "rb") as f:
-            data = f.read()
+        return _analyse(entry, pack, options, known_hashes, facts)
+    except MemoryError:
+        return FileResult(_failed(facts, "out of memory while reading this photo"))
+    except Exception as e:  # one odd file is one recorded failure, never the end of the scan
+        return FileResult(_failed(facts, f"unexpected error: {type(e).__name__}: {str(e)[:200]}"))
+
+
+class _NotRegular(Exception):
+    pass
+
+
+def open_regular(path: str):
+    """Open a regular file for reading, without ever blocking on a FIFO or device put in its place.
+
+    Example:
+        with open_regular("/photos/a.jpg") as f: f.read(10)
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegular(special_kind(mode))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _analyse(entry: CrawlEntry, pack: ModelPack, options: ScanOptions, known_hashes: frozenset[str],
+             facts: PhotoFacts) -> FileResult:
+    try:
+        f = open_regular(entry.path)
+    except _NotRegular as e:
+        return FileResult(_failed(facts, f"skipped: {e}, not a regular file"))
     except OSError as e:
         return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
-    facts = replace(facts, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-    if facts.sha256 in known_hashes:
-        return FileResult(facts, reused=True)
-    try:
-        photo = decode(data, options.max_side, options.max_pixels)
-    except DecodeError as e:
-        return FileResult(_failed(facts, str(e)))
-    info = photo_info(data, entry.mtime_ns / 1e9)
+    with f:
+        digest, size, head = hashlib.sha256(), 0, bytearray()
+        try:
+            while chunk := f.read(READ_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if len(head) < IN_MEMORY_BYTES:
+                    head += chunk[: IN_MEMORY_BYTES - len(head)]
+        except OSError as e:
+            return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
+        facts = replace(facts, size=size, sha256=digest.hexdigest())
+        if facts.sha256 in known_hashes:
+            return FileResult(facts, reused=True)
+        whole = size <= IN_MEMORY_BYTES
+        data = bytes(head)
+        del head
+        if not whole:
+            f.seek(0)
+        try:
+            photo = decode(data if whole else f, options.max_side, options.max_pixels)
+        except DecodeError as e:
+            return FileResult(_failed(facts, str(e)))
+        info = photo_info(data if whole else f, entry.mtime_ns / 1e9)
     facts = replace(facts, width=photo.width, height=photo.height, taken=info.taken,
                     taken_source=info.taken_source, camera=info.camera)
     try:
@@ -334,11 +503,16 @@ def analyse_file(entry: CrawlEntry, pack: ModelPack, options: ScanOptions, known
         return FileResult(facts, fatal=str(e))
     except Exception as e:  # a model choking on one odd image must not end the scan
         return FileResult(_failed(facts, f"face detection failed: {type(e).__name__}: {e}"))
-    regions = read_regions(entry.path, data, photo.width, photo.height) if faces else []
-    if regions:
-        names = match_regions(regions, [f.box for f in faces])
-        faces = [replace(f, label=name) for f, name in zip(faces, names)]
-    return FileResult(facts, faces)
+    note = None
+    if faces:
+        try:
+            regions = read_regions(entry.path, data, photo.width, photo.height)
+        except Exception as e:  # a sidecar we cannot read costs its names, not the photo
+            regions, note = [], f"XMP face names not read: {type(e).__name__}: {str(e)[:200]}"
+        if regions:
+            names = match_regions(regions, [f.box for f in faces])
+            faces = [replace(f, label=name) for f, name in zip(faces, names)]
+    return FileResult(facts, faces, note=note)
 
 
 def _failed(facts: PhotoFacts, reason: str) -> PhotoFacts:
@@ -362,17 +536,25 @@ def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0) -> list[Fac
         return []
     vectors = pack.embedder.predict(align_faces(rgb, found.landmarks))
     faces = []
+    from facecluster.quality import thumb_quality
+
     for box, score, marks, vector in zip(found.boxes, found.scores, found.landmarks, vectors):
         x1, y1, x2, y2 = (float(v) / scale for v in box)
         w, h = x2 - x1, y2 - y1
+        landmarks = tuple(float(v) / scale for v in marks.reshape(-1))
+        size = round(min(w, h), 1)
+        thumb = face_thumbnail(rgb, box)
         faces.append(
             Face(
                 box=(round(x1, 1), round(y1, 1), round(w, 1), round(h, 1)),
-                landmarks=tuple(float(v) / scale for v in marks.reshape(-1)),
+                landmarks=landmarks,
                 score=float(score),
-                size=round(min(w, h), 1),
+                size=size,
                 embedding=vector,
-                thumb=face_thumbnail(rgb, box),
+                thumb=thumb,
+                # From what the database keeps (thumbnail, landmarks as stored, size, score),
+                # so that filling an older database gives the very same number.
+                quality=thumb_quality(thumb, [round(v, 2) for v in landmarks], size, float(score)),
             )
         )
     return faces

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,33 +83,105 @@ class Store:
         store = Store("library.db"); store.counts()
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        """Open (or, unless `readonly`, create) the database at `path`.
+
+        readonly: for commands that only read. Never creates the file or its
+        folder (a missing database is a StoreError), and opens in SQLite's
+        read-only mode where the file or its folder cannot be written.
+        """
         self.path = Path(path)
-        if self.path.exists() and self.path.is_dir():
+        self.readonly = False  # True when opened in SQLite's read-only mode
+        if self.path.is_dir():
             raise StoreError(f"database path {self.path} is a folder")
-        if not self.path.parent.exists():
+        exists = self.path.exists()
+        if readonly and not exists:
+            raise StoreError(f"no database at {self.path} (`facecluster scan FOLDER` creates one)")
+        if not exists and not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(f"cannot create {self.path.parent}: {e.strerror}") from None
+        self._check_header()
+        if not readonly:
+            self._check_writable()
         try:
-            conn = sqlite3.connect(str(self.path), timeout=30.0)
+            if readonly and not _writable(self.path):
+                conn = sqlite3.connect(self._readonly_uri(), uri=True, timeout=30.0)
+                self.readonly = True
+            else:
+                conn = sqlite3.connect(str(self.path), timeout=30.0)
             self.db = Database(conn)
-            self._check_sqlite_file()
-            self.db.execute("PRAGMA foreign_keys = ON")
-            self._check_version()
-            if migrations.pending(self.db):
-                self.db.enable_wal()
-                migrations.apply(self.db)
-            self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses at most the last commit
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"cannot open database {self.path}: {e}") from None
-
-    def _check_sqlite_file(self) -> None:
-        try:
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.DatabaseError:
-            raise StoreError(f"{self.path} is not a facecluster database (not SQLite)") from None
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if migrations.pending(self.db):
+                if self.readonly:
+                    self._check_version()
+                    raise StoreError(
+                        f"{self.path} was made by an older facecluster and needs upgrading, "
+                        "but it is read-only here; run any command that writes (such as scan) where it is writable"
+                    )
+                # Under the writer lock: three processes opening a fresh database at
+                # once used to build the schema twice, or read it half-built.
+                with self.writer("open (upgrading the database)"):
+                    self._check_version()
+                    if migrations.pending(self.db):
+                        self.db.enable_wal()
+                        migrations.apply(self.db)
+            else:
+                self._check_version()
+            if not self.readonly:
+                self.db.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a crash loses at most the last commit
+        except sqlite3.DatabaseError as e:
+            raise StoreError(self._explain(e)) from None
+
+    def _check_header(self) -> None:
+        """An existing, non-empty file that does not start like SQLite is not ours to open."""
+        try:
+            with open(self.path, "rb") as f:
+                header = f.read(16)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise StoreError(f"cannot read database {self.path}: {e.strerror}") from None
+        if header and header != b"SQLite format 3\x00":
+            raise StoreError(f"{self.path} is not a facecluster database (not SQLite)")
+
+    def _check_writable(self) -> None:
+        """Say what stops a command that writes, before SQLite says something vaguer later."""
+        folder, shm = self.path.parent, Path(f"{self.path}-shm")
+        if _unusable_shm(shm):
+            raise StoreError(f"cannot open database {self.path}: cannot use {shm.name} beside it (it is not a file we can write)")
+        if not os.access(folder, os.W_OK):
+            raise StoreError(f"cannot write database {self.path}: its folder {folder} is read-only, and SQLite needs to "
+                             f"create {self.path.name}-wal and {self.path.name}-shm beside it")
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise StoreError(f"cannot write database {self.path}: the file is read-only")
+
+    def _readonly_uri(self) -> str:
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        side = [Path(f"{self.path}-wal"), Path(f"{self.path}-shm")]
+        if not os.access(self.path.parent, os.W_OK) and not all(p.exists() for p in side):
+            # SQLite cannot create the -shm file in a read-only folder; with no
+            # -wal there either, nobody can be writing: read the file as it is.
+            uri += "&immutable=1"
+        return uri
+
+    def _explain(self, e: sqlite3.DatabaseError) -> str:
+        """What really failed, in words (not "not a database" for a full disk or a read-only folder)."""
+        text = str(e)
+        folder = self.path.parent
+        shm = Path(f"{self.path}-shm")
+        if "full" in text:
+            return f"cannot open database {self.path}: the disk is full ({text})"
+        if _unusable_shm(shm):
+            return f"cannot open database {self.path}: cannot use {shm.name} beside it (it is not a file we can write)"
+        if not os.access(folder, os.W_OK) and ("readonly" in text or "unable to open" in text or "I/O" in text):
+            return (f"cannot open database {self.path}: its folder {folder} is read-only, and SQLite needs to create "
+                    f"{self.path.name}-wal and {self.path.name}-shm beside it")
+        if "readonly" in text:
+            return f"cannot write database {self.path}: the file is read-only ({text})"
+        return f"cannot open database {self.path}: {text}"
 
     def _check_version(self) -> None:
         known = {m.name for m in migrations._migrations}
@@ -129,7 +202,8 @@ class Store:
     @contextmanager
     def writer(self, command: str, wait: float | None = None) -> Iterator[None]:
         """Hold the database's writer lock for one command (scan, group, ...)."""
-        wait = config.LOCK_WAIT_SECONDS if wait is None else wait
+        if wait is None:
+            wait = config.lock_wait_seconds() if self.lock_wait is None else self.lock_wait
         if fcntl is None:
             yield
             return
@@ -189,36 +263,52 @@ class Store:
             index[p] = PhotoRow(id_, p, size, mtime_ns, sha, status)
         return index
 
-    def scanned_photo_ids(self, model: str) -> set[int]:
-        return {r[0] for r in self.db.execute("SELECT photo_id FROM photo_scans WHERE model = ?", [model])}
+    def scan_settings(self, model: str) -> dict[int, tuple[int, float]]:
+        """photo id -> (det_size, det_threshold) it was scanned with, for every photo scanned with this pack."""
+        rows = self.db.execute("SELECT photo_id, det_size, det_threshold FROM photo_scans WHERE model = ?", [model])
+        return {r[0]: (r[1], r[2]) for r in rows}
 
-    def scanned_hashes(self, model: str) -> set[str]:
-        """Content hashes already scanned with this pack: their faces can be reused."""
-        return {
-            r[0]
-            for r in self.db.execute(
-                "SELECT DISTINCT p.sha256 FROM photos p JOIN photo_scans s ON s.photo_id = p.id "
-                "WHERE s.model = ? AND p.sha256 IS NOT NULL",
-                [model],
-            )
-        }
+    def scanned_hashes_by_size(self, model: str, settings: tuple[int, float]) -> dict[int, set[str]]:
+        """File size -> content hashes already scanned with this pack and these settings: their faces can be reused.
 
-    def photos_with_hash(self, sha256: str, model: str) -> list[PhotoRow]:
+        Keyed by size so the scan can hand each file only the hashes it could match.
+        """
+        out: dict[int, set[str]] = {}
         rows = self.db.execute(
-            "SELECT p.id, p.path, p.size, p.mtime_ns, p.sha256, p.status FROM photos p "
-            "JOIN photo_scans s ON s.photo_id = p.id WHERE p.sha256 = ? AND s.model = ? ORDER BY p.id",
-            [sha256, model],
+            "SELECT DISTINCT p.size, p.sha256 FROM photos p JOIN photo_scans s ON s.photo_id = p.id "
+            "WHERE s.model = ? AND s.det_size = ? AND s.det_threshold = ? AND p.sha256 IS NOT NULL",
+            [model, *settings],
         )
+        for size, sha in rows:
+            out.setdefault(size, set()).add(sha)
+        return out
+
+    def photos_with_hash(self, sha256: str, model: str, settings: tuple[int, float] | None = None) -> list[PhotoRow]:
+        sql = ("SELECT p.id, p.path, p.size, p.mtime_ns, p.sha256, p.status FROM photos p "
+               "JOIN photo_scans s ON s.photo_id = p.id WHERE p.sha256 = ? AND s.model = ?")
+        args: list = [sha256, model]
+        if settings is not None:
+            sql += " AND s.det_size = ? AND s.det_threshold = ?"
+            args += list(settings)
+        rows = self.db.execute(sql + " ORDER BY p.id", args)
         return [PhotoRow(r[0], from_db_path(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
-    def save_photo(self, facts: PhotoFacts, faces: list[Face], model: str, existing_id: int | None) -> int:
-        """Store a freshly scanned photo and its faces, replacing what the path held before."""
+    def save_photo(self, facts: PhotoFacts, faces: list[Face], model: str, existing_id: int | None,
+                   settings: tuple[int, float] | None = None, keep_people: bool = False) -> int:
+        """Store a freshly scanned photo and its faces, replacing what the path held before.
+
+        keep_people: the same content detected again (other settings): each new face
+        takes the person, decision and rejections of the old face it overlaps, and
+        old faces with a person or a decision that nothing overlaps are kept.
+        """
+        if existing_id is not None and keep_people:
+            return self._redetected(facts, faces, model, existing_id, settings)
         if existing_id is not None:
             self._forget_faces(existing_id)
         photo_id = self._upsert_photo(facts, "ok", existing_id)
         self.db.conn.executemany(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     photo_id,
@@ -230,11 +320,51 @@ class Store:
                     embedding_to_blob(f.embedding),
                     f.thumb,
                     f.label,
+                    f.quality,
                 )
                 for f in faces
             ],
         )
-        self._mark_scanned(photo_id, model, len(faces))
+        self._mark_scanned(photo_id, model, len(faces), settings)
+        return photo_id
+
+    def _redetected(self, facts: PhotoFacts, faces: list[Face], model: str, photo_id: int,
+                    settings: tuple[int, float] | None) -> int:
+        old = self.db.execute(
+            "SELECT id, x, y, w, h, person_id, assigned FROM faces WHERE photo_id = ? AND model = ?", [photo_id, model]
+        ).fetchall()
+        self._upsert_photo(facts, "ok", photo_id)
+        new_ids = []
+        for f in faces:
+            cursor = self.db.execute(
+                "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [photo_id, model, *f.box, json.dumps([round(v, 2) for v in f.landmarks]), f.score, f.size,
+                 embedding_to_blob(f.embedding), f.thumb, f.label, f.quality],
+            )
+            new_ids.append((int(cursor.lastrowid), f.box))
+        pairs = sorted(
+            ((_iou(o[1:5], box), o, new_id) for o in old for new_id, box in new_ids), key=lambda t: -t[0]
+        )
+        used_old: set[int] = set()
+        used_new: set[int] = set()
+        for overlap, o, new_id in pairs:
+            if overlap < 0.5 or o[0] in used_old or new_id in used_new:
+                continue
+            used_old.add(o[0])
+            used_new.add(new_id)
+            self.db.execute("UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?", [o[5], o[6], new_id])
+            self.db.execute("UPDATE face_rejections SET face_id = ? WHERE face_id = ?", [new_id, o[0]])
+        # Old faces nothing overlaps: kept where a person or a decision hangs on them
+        # (a name must never vanish because a detector setting changed), else dropped.
+        drop = [o[0] for o in old if o[0] not in used_old and o[5] is None and o[6] != "removed"]
+        drop += list(used_old)
+        for chunk in _chunks(drop, 500):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM face_rejections WHERE face_id IN ({marks})", chunk)
+            self.db.execute(f"DELETE FROM faces WHERE id IN ({marks})", chunk)
+        count = self.db.execute("SELECT count(*) FROM faces WHERE photo_id = ? AND model = ?", [photo_id, model]).fetchone()[0]
+        self._mark_scanned(photo_id, model, count, settings)
         return photo_id
 
     def save_failure(self, facts: PhotoFacts, existing_id: int | None) -> int:
@@ -256,7 +386,8 @@ class Store:
             [facts.size, facts.mtime_ns, now(), photo_id],
         )
 
-    def copy_photo(self, source_id: int, facts: PhotoFacts, model: str, existing_id: int | None) -> int:
+    def copy_photo(self, source_id: int, facts: PhotoFacts, model: str, existing_id: int | None,
+                   settings: tuple[int, float] | None = None) -> int:
         """A second copy of already-scanned content: copy its facts and faces, skip the models."""
         if existing_id is not None:
             self._forget_faces(existing_id)
@@ -271,13 +402,13 @@ class Store:
         )
         photo_id = self._upsert_photo(merged, "ok", existing_id)
         self.db.execute(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name) "
-            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name FROM faces "
+            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
+            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality FROM faces "
             "WHERE photo_id = ? AND model = ? ORDER BY id",
             [photo_id, source_id, model],
         )
         count = self.db.execute("SELECT count(*) FROM faces WHERE photo_id = ?", [photo_id]).fetchone()[0]
-        self._mark_scanned(photo_id, model, count)
+        self._mark_scanned(photo_id, model, count, settings)
         return photo_id
 
     def _upsert_photo(self, facts: PhotoFacts, status: str, existing_id: int | None) -> int:
@@ -299,11 +430,26 @@ class Store:
         )
         return existing_id
 
-    def _mark_scanned(self, photo_id: int, model: str, faces: int) -> None:
+    def _mark_scanned(self, photo_id: int, model: str, faces: int, settings: tuple[int, float] | None = None) -> None:
+        det_size, det_threshold = settings or (config.DETECTION_SIZE, config.DETECTION_THRESHOLD)
         self.db.execute(
-            "INSERT OR REPLACE INTO photo_scans (photo_id, model, faces, scanned_at) VALUES (?, ?, ?, ?)",
-            [photo_id, model, faces, now()],
+            "INSERT OR REPLACE INTO photo_scans (photo_id, model, faces, scanned_at, det_size, det_threshold) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [photo_id, model, faces, now(), det_size, det_threshold],
         )
+
+    def named_faces_by_name(self, photo_ids: Iterable[int]) -> dict[str, int]:
+        """name -> how many faces of that named person these photos hold."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(list(photo_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id "
+                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks}) GROUP BY p.name", chunk
+            )
+            for name, count in rows:
+                out[name] = out.get(name, 0) + count
+        return out
 
     def _forget_faces(self, photo_id: int) -> None:
         """The file's content changed: every pack's faces of it are stale."""
@@ -358,7 +504,7 @@ class Store:
     def grouping_inputs(self, model: str) -> GroupingInputs:
         """Everything `group` needs about one pack's faces, as arrays."""
         rows = self.db.execute(
-            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding FROM faces "
+            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding, quality FROM faces "
             "WHERE model = ? ORDER BY id",
             [model],
         ).fetchall()
@@ -370,7 +516,7 @@ class Store:
         if not rows:
             empty = np.zeros(0, np.int64)
             return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections)
-        ids, photos, sizes, scores, persons, blobs = zip(*rows)
+        ids, photos, sizes, scores, persons, blobs, qualities = zip(*rows)
         return GroupingInputs(
             face_ids=np.array(ids, np.int64),
             photo_ids=np.array(photos, np.int64),
@@ -380,6 +526,7 @@ class Store:
             embeddings=np.stack([blob_to_embedding(b) for b in blobs]),
             people=people,
             rejections=rejections,
+            qualities=np.array([np.nan if q is None else q for q in qualities], np.float64),
         )
 
     def xmp_labelled_faces(self, model: str) -> list[tuple[int, str, int | None]]:
@@ -421,22 +568,38 @@ class Store:
         """(person_id or None, how, face_id) rows: who each face belongs to, and why."""
         self.db.conn.executemany("UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?", list(assignments))
 
+    @staticmethod
+    def name_key(name: str) -> str:
+        """What two names must share to be one person: the same letters, ignoring case and NFC/NFD form."""
+        return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
     def find_people(self, target: str) -> list[PersonRow]:
-        """People matching a number, or a name (exact, else case-insensitive)."""
+        """People matching a group number, or a name (exact, else ignoring case)."""
         text = target.strip()
         select = "SELECT id, model, name, ignored FROM people WHERE "
-        if text.isdigit():
-            rows = self.db.execute(select + "id = ?", [int(text)]).fetchall()
+        if text.isascii() and text.isdigit():
+            number = int(text)  # beyond SQLite's integers there is no such group (not an OverflowError)
+            rows = self.db.execute(select + "id = ?", [number]).fetchall() if number < 2**63 else []
         else:
-            rows = self.db.execute(select + "name = ?", [text]).fetchall() or self.db.execute(
-                select + "lower(name) = lower(?)", [text]
-            ).fetchall()
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # bytes from the command line that are not UTF-8: no name holds them
+                return []
+            rows = self.db.execute(select + "name = ?", [text]).fetchall()
+            if not rows:
+                key = self.name_key(text)
+                rows = [r for r in self.db.execute(select + "name IS NOT NULL ORDER BY id") if self.name_key(r[2]) == key]
         return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def person_named(self, model: str, name: str) -> PersonRow | None:
-        row = self.db.execute(
-            "SELECT id, model, name, ignored FROM people WHERE model = ? AND name = ?", [model, name]
-        ).fetchone()
+        """The person of this pack with this name, ignoring case; where old databases hold two
+        spellings, the exact one, else the one named first."""
+        select = "SELECT id, model, name, ignored FROM people WHERE model = ? AND "
+        row = self.db.execute(select + "name = ?", [model, name]).fetchone()
+        if row is None:
+            key = self.name_key(name)
+            row = next((r for r in self.db.execute(select + "name IS NOT NULL ORDER BY id", [model])
+                        if self.name_key(r[2]) == key), None)
         return PersonRow(row[0], row[1], row[2], bool(row[3])) if row else None
 
     def set_person(self, person_id: int, *, name: str | None | object = ..., ignored: bool | None = None) -> None:
@@ -506,24 +669,24 @@ class Store:
 
     def person_faces(self, person_id: int) -> list[PersonFace]:
         rows = self.db.execute(
-            "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score, f.assigned FROM faces f "
+            "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score FROM faces f "
             "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? ORDER BY p.taken, p.path, f.id",
             [person_id],
         )
-        return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
+        return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7]) for r in rows]
 
     def export_faces(self) -> Iterator[ExportFace]:
         """Every face with what an export shows of it, ordered by person, then date taken."""
         rows = self.db.execute(
             "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
-            "f.score, f.size, f.landmarks FROM faces f JOIN photos p ON p.id = f.photo_id "
+            "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id "
             "ORDER BY f.person_id IS NULL, f.person_id, p.taken, p.path, f.id"
         )
         for r in rows:
             yield ExportFace(
                 face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
                 width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
-                landmarks=tuple(json.loads(r[13])) if r[13] else (),
+                landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
             )
 
     def backup_to(self, destination: Path) -> None:
@@ -553,22 +716,270 @@ class Store:
         )
         return [(r[0], r[1], (r[2], r[3], r[4], r[5]), r[6]) for r in rows]
 
-    def named_faces_under(self, photo_ids: Iterable[int]) -> int:
-        ids = list(photo_ids)
-        total = 0
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            total += self.db.execute(
-                f"SELECT count(*) FROM faces f JOIN people p ON p.id = f.person_id "
-                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks})", chunk
-            ).fetchone()[0]
-        return total
-
     def photo_paths(self) -> dict[int, str]:
         return {r[0]: from_db_path(r[1]) for r in self.db.execute("SELECT id, path FROM photos")}
 
     def models_with_faces(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT model FROM faces ORDER BY model")]
+
+    # ---- info ----------------------------------------------------------------------
+
+    def info(self) -> StoreInfo:
+        """Where the database is, how big, what it holds: what `facecluster info` shows.
+
+        Example:
+            Store("library.db").info().faces
+        """
+        q = self.db.execute
+        size = sum(f.stat().st_size for f in (self.path, Path(f"{self.path}-wal")) if f.exists())
+        applied = migrations.applied(self.db)
+        faces_by_model = dict(q("SELECT model, count(*) FROM faces GROUP BY model").fetchall())
+        packs = [
+            ModelInfo(name=r[0], dim=r[1], licence=r[2], first_used=r[3], fingerprint=r[4], faces=faces_by_model.get(r[0], 0))
+            for r in q("SELECT name, dim, licence, first_used, fingerprint FROM models ORDER BY first_used, name")
+        ]
+        people = q(
+            "SELECT coalesce(sum(name IS NOT NULL), 0), coalesce(sum(name IS NULL AND NOT ignored), 0), "
+            "coalesce(sum(ignored <> 0), 0) FROM people"
+        ).fetchone()
+        return StoreInfo(
+            path=str(self.path.resolve()),
+            bytes=size,
+            schema=applied[-1].name if applied else None,
+            migrations=len(applied),
+            sqlite=sqlite3.sqlite_version,
+            photos=q("SELECT count(*) FROM photos WHERE status = 'ok'").fetchone()[0],
+            failed=q("SELECT count(*) FROM photos WHERE status = 'failed'").fetchone()[0],
+            faces=sum(faces_by_model.values()),
+            unclustered=q("SELECT count(*) FROM faces WHERE person_id IS NULL").fetchone()[0],
+            named=people[0],
+            groups=people[1],
+            ignored=people[2],
+            packs=packs,
+        )
+
+    # ---- review: action log and suggestions ----------------------------------------
+
+    # How long `writer` waits when its caller gives no wait: None reads $FACECLUSTER_LOCK_WAIT. The
+    # review server sets a short one, so a click while a scan runs gets a message, not a hang.
+    lock_wait: float | None = None
+
+    def snapshot(self, person_ids: Iterable[int], face_ids: Iterable[int] = (), rows_only: Iterable[int] = ()) -> dict:
+        """The rows an action may change, as they are now: these people and all their faces; the
+        faces given and the rows of their people; the people in `rows_only` without their faces;
+        and every rejection naming any of these people or faces. `restore` puts them back."""
+        with_faces = sorted(set(person_ids))
+        faces: dict[int, tuple[int | None, str | None]] = {}
+        for column, ids in (("person_id", with_faces), ("id", sorted(set(face_ids)))):
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for face_id, person, how in self.db.execute(
+                    f"SELECT id, person_id, assigned FROM faces WHERE {column} IN ({marks})", chunk
+                ):
+                    faces[face_id] = (person, how)
+        people = sorted(set(with_faces) | set(rows_only) | {p for p, _ in faces.values() if p is not None})
+        rows = []
+        for chunk in _chunks(people, 500):
+            marks = ",".join("?" * len(chunk))
+            rows += self.db.execute(
+                f"SELECT id, model, name, ignored, created_at, updated_at FROM people WHERE id IN ({marks})", chunk
+            ).fetchall()
+        rejections = set()
+        for column, ids in (("person_id", people), ("face_id", sorted(faces))):
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                rejections.update(self.db.execute(
+                    f"SELECT face_id, person_id, created_at FROM face_rejections WHERE {column} IN ({marks})", chunk
+                ).fetchall())
+        return {
+            "people": [list(r) for r in rows],
+            "person_ids": people,
+            "faces": [[f, p, h] for f, (p, h) in sorted(faces.items())],
+            "rejections": sorted(list(r) for r in rejections),
+        }
+
+    def restore(self, snapshot: dict) -> None:
+        """Put back the rows `snapshot` took: people (re-created if merged away), who each face
+        belongs to, and the rejections of those people and faces. Faces deleted since (their photo
+        changed or was pruned) are skipped. Run inside a transaction."""
+        face_ids = [f for f, _, _ in snapshot["faces"]]
+        existing = set()
+        for chunk in _chunks(sorted(set(face_ids) | {r[0] for r in snapshot["rejections"]}), 500):
+            marks = ",".join("?" * len(chunk))
+            existing.update(r[0] for r in self.db.execute(f"SELECT id FROM faces WHERE id IN ({marks})", chunk))
+        # Names first cleared, then set: two people swapping names never meet the unique index.
+        for person_id, model, _name, _ignored, created, updated in snapshot["people"]:
+            self.db.execute(
+                "INSERT OR IGNORE INTO people (id, model, name, ignored, created_at, updated_at) VALUES (?, ?, NULL, 0, ?, ?)",
+                [person_id, model, created, updated],
+            )
+            self.db.execute("UPDATE people SET name = NULL WHERE id = ?", [person_id])
+        for person_id, _model, name, ignored, _created, updated in snapshot["people"]:
+            self.db.execute("UPDATE people SET name = ?, ignored = ?, updated_at = ? WHERE id = ?", [name, ignored, updated, person_id])
+        self.db.conn.executemany(
+            "UPDATE faces SET person_id = ?, assigned = ? WHERE id = ?",
+            [(p, h, f) for f, p, h in snapshot["faces"] if f in existing],
+        )
+        for column, ids in (("person_id", snapshot["person_ids"]), ("face_id", face_ids)):
+            for chunk in _chunks(list(ids), 500):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM face_rejections WHERE {column} IN ({marks})", chunk)
+        self.db.conn.executemany(  # a rejection of a group that is gone since is not brought back
+            "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) "
+            "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM people WHERE id = ?)",
+            [(f, p, c, p) for f, p, c in snapshot["rejections"] if f in existing],
+        )
+
+    def log_action(self, kind: str, summary: str, undo: dict | None, keep: int = 50) -> int:
+        """Record an action; only the last `keep` actions keep what undoing them needs."""
+        action_id = int(self.db.execute(
+            "INSERT INTO actions (kind, summary, undo, created_at) VALUES (?, ?, ?, ?)",
+            [kind, summary, json.dumps(undo, separators=(",", ":")) if undo is not None else None, now()],
+        ).lastrowid)
+        self.db.execute("UPDATE actions SET undo = NULL WHERE id <= ? AND undo IS NOT NULL", [action_id - keep])
+        return action_id
+
+    def last_action(self) -> ActionRow | None:
+        """The most recent action not undone yet."""
+        row = self.db.execute(
+            "SELECT id, kind, summary, undo, created_at FROM actions WHERE undone_at IS NULL ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return ActionRow(row[0], row[1], row[2], row[4], json.loads(row[3]) if row[3] else None)
+
+    def mark_undone(self, action_id: int) -> None:
+        self.db.execute("UPDATE actions SET undone_at = ? WHERE id = ?", [now(), action_id])
+
+    def recent_actions(self, limit: int = 10) -> list[ActionRow]:
+        rows = self.db.execute(
+            "SELECT id, kind, summary, created_at, undone_at FROM actions ORDER BY id DESC LIMIT ?", [limit]
+        ).fetchall()
+        return [ActionRow(r[0], r[1], r[2], r[3], None, r[4]) for r in rows]
+
+    def add_rejection(self, face_id: int, person_id: int) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) VALUES (?, ?, ?)", [face_id, person_id, now()]
+        )
+
+    def drop_rejection(self, face_id: int, person_id: int) -> None:
+        self.db.execute("DELETE FROM face_rejections WHERE face_id = ? AND person_id = ?", [face_id, person_id])
+
+    def face_count(self, person_id: int) -> int:
+        return self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person_id]).fetchone()[0]
+
+    def face_row(self, face_id: int) -> ExportFace | None:
+        """One face with its photo, as an export shows it; None when there is no such face."""
+        r = self.db.execute(
+            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
+            "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?",
+            [face_id],
+        ).fetchone() if 0 < face_id < 2**63 else None
+        if r is None:
+            return None
+        return ExportFace(
+            face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
+            width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
+            landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
+        )
+
+    def review_cards(self) -> list[ReviewCard]:
+        """Every person with its counts, dates and the face to show: what the review's index pages need.
+        One pass over the faces (a GROUP BY on the person index), no query per person."""
+        rows = self.db.execute(
+            """
+            SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
+                   min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
+                   max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
+                   f.id, max(f.score * f.size)
+            FROM people p
+            JOIN faces f ON f.person_id = p.id
+            JOIN photos ph ON ph.id = f.photo_id
+            GROUP BY p.id
+            """
+        ).fetchall()  # SQLite: with max(), the bare column f.id comes from the row holding the maximum
+        return [ReviewCard(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
+
+    def person_face_rows(self, person_id: int | None, offset: int, limit: int, model: str | None = None) -> list[ExportFace]:
+        """One page of a person's faces (None: the unclustered faces), in date order."""
+        where = "f.person_id = ?" if person_id is not None else "f.person_id IS NULL" + (" AND f.model = ?" if model else "")
+        args = [person_id] if person_id is not None else ([model] if model else [])
+        rows = self.db.execute(
+            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
+            f"f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id WHERE {where} "
+            "ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [
+            ExportFace(
+                face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
+                width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
+                landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
+            )
+            for r in rows
+        ]
+
+    def suggestion_inputs(self, person_id: int, model: str) -> SuggestionInputs:
+        """A person's embeddings, and the faces that could be theirs: the pack's faces in no group or in
+        an unnamed, shown group, less those the user already refused for this person."""
+        own = [blob_to_embedding(r[0]) for r in self.db.execute("SELECT embedding FROM faces WHERE person_id = ?", [person_id])]
+        rows = self.db.execute(
+            "SELECT f.id, COALESCE(f.person_id, -1), f.embedding FROM faces f LEFT JOIN people p ON p.id = f.person_id "
+            "WHERE f.model = ? AND (f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0)) "
+            "AND NOT EXISTS (SELECT 1 FROM face_rejections r WHERE r.face_id = f.id AND r.person_id = ?) ORDER BY f.id",
+            [model, person_id],
+        ).fetchall()
+        dim = len(own[0]) if own else (len(rows[0][2]) // 4 if rows else 0)
+        return SuggestionInputs(
+            person=np.stack(own) if own else np.zeros((0, dim), np.float32),
+            face_ids=np.array([r[0] for r in rows], np.int64),
+            person_ids=np.array([r[1] for r in rows], np.int64),
+            embeddings=np.stack([blob_to_embedding(r[2]) for r in rows]) if rows else np.zeros((0, dim), np.float32),
+        )
+
+    # ---- face quality ------------------------------------------------------------------
+
+    def faces_without_quality(self, model: str, limit: int = 1000) -> list[tuple[int, bytes | None, str | None, float, float]]:
+        """(face id, thumbnail, landmarks JSON, size, score) of up to `limit` faces scanned before the quality score."""
+        return self.db.execute(
+            "SELECT id, thumb, landmarks, size, score FROM faces WHERE model = ? AND quality IS NULL ORDER BY id LIMIT ?",
+            [model, limit],
+        ).fetchall()
+
+    def set_face_quality(self, pairs: Iterable[tuple[int, float]]) -> None:
+        """Store (face id, quality) pairs."""
+        self.db.conn.executemany("UPDATE faces SET quality = ? WHERE id = ?", [(q, face_id) for face_id, q in pairs])
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    id: int
+    kind: str  # name, unset, merge, remove, ignore, unignore, yes, no
+    summary: str
+    created_at: str
+    undo: dict | None = None  # what Store.restore puts back; None once too old to undo
+    undone_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewCard:
+    id: int
+    model: str
+    name: str | None
+    ignored: bool
+    faces: int
+    photos: int
+    first_taken: str | None  # dates the photos carry (EXIF); a file's own date is not a date taken
+    last_taken: str | None
+    face_id: int  # the face the card shows: the largest, most confident
+
+
+@dataclass
+class SuggestionInputs:
+    person: npt.NDArray[np.float32]  # the person's own embeddings
+    face_ids: npt.NDArray[np.int64]  # candidates
+    person_ids: npt.NDArray[np.int64]  # each candidate's unnamed group, -1 for none
+    embeddings: npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -599,7 +1010,33 @@ class PersonFace:
     taken: str | None
     box: tuple[float, float, float, float]
     score: float
-    assigned: str | None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    dim: int
+    licence: str
+    first_used: str
+    fingerprint: str
+    faces: int
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    path: str
+    bytes: int  # the database file and its write-ahead log
+    schema: str | None  # the last migration applied
+    migrations: int
+    sqlite: str
+    photos: int
+    failed: int
+    faces: int
+    unclustered: int
+    named: int
+    groups: int
+    ignored: int
+    packs: list[ModelInfo]
 
 
 @dataclass(frozen=True)
@@ -615,6 +1052,7 @@ class ExportFace:
     score: float
     size: float
     landmarks: tuple[float, ...]
+    taken_source: str | None = None  # "exif", or "mtime": no date in the photo, `taken` is the file's date
 
 
 @dataclass
@@ -627,6 +1065,37 @@ class GroupingInputs:
     embeddings: npt.NDArray[np.float32]
     people: dict[int, PersonRow]
     rejections: set[tuple[int, int]]
+    qualities: npt.NDArray[np.float64] | None = None  # facecluster.quality score; NaN or None: not known
+
+
+def _writable(path: Path) -> bool:
+    """Can this process write the database file and create files beside it?"""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = (float(v) for v in a)
+    bx, by, bw, bh = (float(v) for v in b)
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _unusable_shm(shm: Path) -> bool:
+    """A -shm file beside the database that SQLite could not use (a folder, or not ours to write).
+
+    Another connection may delete the -shm file at any moment (the last one out
+    does), so a file that vanishes between two looks counts as usable.
+    """
+    try:
+        if shm.is_dir():
+            return True
+        return not os.access(shm, os.R_OK | os.W_OK) and shm.exists()
+    except OSError:
+        return False
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

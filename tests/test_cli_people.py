@@ -1,17 +1,22 @@
-"""group, people, name, show, ignore, remove: decisions that survive regrouping (real faces)."""
+"""group, people, name, show, ignore, remove: decisions that survive regrouping.
+
+Most tests use a library made from the photos that ship inside the packages
+(scikit-image's astronaut, insightface's t1.jpg with six people), so they run
+without ../shared/facedata; the two that measure grouping on real labelled
+people carry the facedata mark.
+"""
 
 import json
 import shutil
 import sqlite3
 
 import pytest
+from PIL import Image, ImageEnhance
 
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
 
 PEOPLE = ["Ben_Affleck", "Elton_John", "Jerry_Seinfeld", "Madonna", "Mindy_Kaling"]
-
-
 
 
 def people(db, *extra):
@@ -24,10 +29,177 @@ def members(db, person_id):
     return [f["photo"].split("/")[-2] for f in data["faces"]]
 
 
+def face_ids(db, target):
+    return [f["face_id"] for f in json.loads(ok(db, "show", str(target), "--json").stdout)["faces"]]
+
+
 def group_of(db, identity):
     """The group holding most faces of `identity`."""
     best = max(people(db, "--all"), key=lambda p: members(db, p["id"]).count(identity))
     return best["id"]
+
+
+def _variants(img):
+    """Six photos of the same faces: as taken, mirrored, smaller, darker, tilted, more contrast."""
+    w, h = img.size
+    yield img
+    yield img.transpose(Image.FLIP_LEFT_RIGHT)
+    yield img.resize((int(w * 0.8), int(h * 0.8)))
+    yield ImageEnhance.Brightness(img).enhance(0.8)
+    yield img.rotate(4, resample=Image.BILINEAR, fillcolor=(128, 128, 128))
+    yield ImageEnhance.Contrast(img).enhance(1.3)
+
+
+@pytest.fixture(scope="session")
+def package_library(astronaut, t1_path, tmp_path_factory):
+    """Six photos each of the astronaut and of t1's six people, scanned and grouped once: 7 groups of 6.
+
+    Each test copies the database.
+    """
+    root = tmp_path_factory.mktemp("package")
+    library = root / "library"
+    for label, img in [("astronaut", Image.fromarray(astronaut)), ("t1", Image.open(t1_path).convert("RGB"))]:
+        (library / label).mkdir(parents=True)
+        for i, variant in enumerate(_variants(img)):
+            variant.save(library / label / f"{label}_{i}.jpg", quality=90)
+    db = root / "template.db"
+    ok(db, "scan", "-q", str(library))
+    ok(db, "group", "-q")
+    return library, db
+
+
+@pytest.fixture
+def plib(package_library, tmp_path):
+    library, template = package_library
+    db = tmp_path / "faces.db"
+    shutil.copy(template, db)
+    return library, db
+
+
+def astronaut_group(db):
+    return group_of(db, "astronaut")
+
+
+def t1_groups(db):
+    return [p["id"] for p in people(db, "--all") if set(members(db, p["id"])) == {"t1"}]
+
+
+def test_package_library_groups_into_seven_people(plib):
+    library, db = plib
+    groups = people(db)
+    assert len(groups) == 7 and all(p["faces"] == 6 and p["photos"] == 6 for p in groups)
+    assert set(members(db, astronaut_group(db))) == {"astronaut"}
+    assert len(t1_groups(db)) == 6
+
+
+def test_merge_survives_regroup(plib):
+    library, db = plib
+    one, two = astronaut_group(db), t1_groups(db)[0]
+    total = len(members(db, one)) + len(members(db, two))
+    ok(db, "name", str(one), "Pair")
+    merged = ok(db, "name", str(two), "Pair")
+    assert f"Merged group {two} into Pair (#{one}): 6 faces moved." in merged.stdout
+    ok(db, "group", "-q")
+    pair = [p for p in people(db) if p["name"] == "Pair"]
+    assert len(pair) == 1 and pair[0]["id"] == one and pair[0]["faces"] == total
+    assert two not in [p["id"] for p in people(db, "--all")]
+    # Renaming renames everywhere; --unset gives the group back.
+    ok(db, "name", "Pair", "Duo")
+    assert json.loads(ok(db, "show", "Duo", "--json").stdout)["id"] == one
+    ok(db, "name", "Duo", "--unset")
+    assert [p["name"] for p in people(db) if p["id"] == one] == [None]
+
+
+def test_ignore_survives_regroup(plib):
+    library, db = plib
+    stranger = t1_groups(db)[1]
+    faces = len(members(db, stranger))
+    result = ok(db, "ignore", str(stranger))
+    assert f"Group {stranger} is ignored." in result.stdout
+    assert stranger not in [p["id"] for p in people(db)]
+    ok(db, "group", "-q")
+    assert stranger not in [p["id"] for p in people(db)]
+    hidden = [p for p in people(db, "--all") if p["id"] == stranger]
+    assert hidden and hidden[0]["ignored"] and hidden[0]["faces"] == faces
+    ok(db, "ignore", str(stranger), "--undo")
+    assert stranger in [p["id"] for p in people(db)]
+
+
+def test_removed_face_never_rejoins(plib):
+    library, db = plib
+    astro = astronaut_group(db)
+    ok(db, "name", str(astro), "Eileen")
+    face = face_ids(db, "Eileen")[0]
+    result = ok(db, "remove", str(face))
+    assert f"Face {face} removed from Eileen (#{astro})." in result.stdout
+    for _ in range(2):
+        ok(db, "group", "-q")
+        assert face not in face_ids(db, "Eileen")
+
+
+def test_unnamed_group_remove_sticks_too(plib):
+    library, db = plib
+    group = t1_groups(db)[2]
+    face = face_ids(db, group)[0]
+    result = ok(db, "remove", str(face))
+    assert f"Face {face} removed from group {group}." in result.stdout
+    ok(db, "group", "-q")
+    assert group in t1_groups(db)
+    assert face not in face_ids(db, group)
+
+
+def test_a_person_appears_once_per_photo(plib):
+    library, db = plib
+    with sqlite3.connect(db) as conn:
+        dupes = conn.execute(
+            "SELECT person_id, photo_id, count(*) FROM faces WHERE person_id IS NOT NULL "
+            "GROUP BY person_id, photo_id HAVING count(*) > 1"
+        ).fetchall()
+        per_photo = conn.execute("SELECT count(DISTINCT person_id) FROM faces WHERE person_id IS NOT NULL "
+                                 "GROUP BY photo_id").fetchall()
+    assert dupes == []
+    assert sorted({n for (n,) in per_photo}) == [1, 6]  # the astronaut's photos, t1's photos
+
+
+def test_people_table_and_unclustered(plib):
+    library, db = plib
+    result = ok(db, "list")
+    assert "7 people and groups" in result.stderr and "0 faces are not in any group." in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split("\t") == ["id", "name", "faces", "photos", "first", "last", "sample"]
+    assert len(lines) == 8 and all(line.split("\t")[1] == "(unnamed)" for line in lines[1:])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["name", "999", "Bob"], "no group 999"),
+        (["name", "Nobody", "Bob"], "no person named 'Nobody'"),
+        (["name", "1", "   "], "a name cannot be empty"),
+        (["show", "12345"], "no group 12345"),
+        (["ignore", "Nobody"], "no person named 'Nobody'"),
+        (["remove", "99999"], "no face with id 99999"),
+    ],
+)
+def test_people_errors_are_one_line(plib, args, message):
+    library, db = plib
+    result = run(db, *args)
+    assert result.exit_code == 1
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_group_on_empty_database(tmp_path):
+    result = run(tmp_path / "empty.db", "group")
+    assert result.exit_code == 1
+    assert "no faces of model pack 'sface' in the database; run facecluster scan first" in result.output
+
+
+def test_name_needs_a_name_or_unset(tmp_path):
+    result = run(tmp_path / "x.db", "name", "3")
+    assert result.exit_code == 2 and "give a NAME, or --unset" in result.output
+
+
+# ---- real labelled people (../shared/facedata) ----------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +217,10 @@ def celeb5_train(facedata, tmp_path_factory):
     return library, db
 
 
-@pytest.fixture
-def lib(celeb5_train, tmp_path):
-    library, template = celeb5_train
+@pytest.mark.facedata
+def test_groups_are_the_five_people(celeb5_train, tmp_path):
     db = tmp_path / "faces.db"
-    shutil.copy(template, db)
-    return library, db
-
-
-def test_groups_are_the_five_people(lib):
-    library, db = lib
+    shutil.copy(celeb5_train[1], db)
     groups = people(db)
     assert len(groups) == 5
     for who in PEOPLE:
@@ -62,6 +228,7 @@ def test_groups_are_the_five_people(lib):
         assert faces.count(who) / len(faces) > 0.9
 
 
+@pytest.mark.facedata
 def test_alice_keeps_her_name_and_new_photos_strangers_stay_out(celeb5_train, facedata, tmp_path):
     library = shutil.copytree(celeb5_train[0], tmp_path / "library")  # a library of its own to add to
     db = tmp_path / "faces.db"
@@ -94,103 +261,3 @@ def test_alice_keeps_her_name_and_new_photos_strangers_stay_out(celeb5_train, fa
         assert group_of(db, who) == gid
         faces = members(db, gid)
         assert faces.count(who) / len(faces) > 0.9
-
-
-def test_merge_survives_regroup(lib):
-    library, db = lib
-    ben, jerry = group_of(db, "Ben_Affleck"), group_of(db, "Jerry_Seinfeld")
-    total = len(members(db, ben)) + len(members(db, jerry))
-    ok(db, "name", str(ben), "Pair")
-    merged = ok(db, "name", str(jerry), "Pair")
-    assert f"Merged group {jerry} into Pair (#{ben})" in merged.stdout
-    ok(db, "group", "-q")
-    pair = [p for p in people(db) if p["name"] == "Pair"]
-    assert len(pair) == 1 and pair[0]["id"] == ben and pair[0]["faces"] == total
-    assert jerry not in [p["id"] for p in people(db, "--all")]
-    # Renaming renames everywhere; --unset gives the group back.
-    ok(db, "name", "Pair", "Duo")
-    assert json.loads(ok(db, "show", "Duo", "--json").stdout)["id"] == ben
-    ok(db, "name", "Duo", "--unset")
-    assert [p["name"] for p in people(db) if p["id"] == ben] == [None]
-
-
-def test_ignore_survives_regroup(lib):
-    library, db = lib
-    mindy = group_of(db, "Mindy_Kaling")
-    faces = len(members(db, mindy))
-    ok(db, "ignore", str(mindy))
-    assert mindy not in [p["id"] for p in people(db)]
-    ok(db, "group", "-q")
-    assert mindy not in [p["id"] for p in people(db)]
-    hidden = [p for p in people(db, "--all") if p["id"] == mindy]
-    assert hidden and hidden[0]["ignored"] and hidden[0]["faces"] == faces
-    ok(db, "ignore", str(mindy), "--undo")
-    assert mindy in [p["id"] for p in people(db)]
-
-
-def test_removed_face_never_rejoins(lib):
-    library, db = lib
-    elton = group_of(db, "Elton_John")
-    ok(db, "name", str(elton), "Elton")
-    face = json.loads(ok(db, "show", "Elton", "--json").stdout)["faces"][0]["face_id"]
-    result = ok(db, "remove", str(face))
-    assert f"Face {face} removed from #{elton}" in result.stdout
-    for _ in range(2):
-        ok(db, "group", "-q")
-        ids = [f["face_id"] for f in json.loads(ok(db, "show", "Elton", "--json").stdout)["faces"]]
-        assert face not in ids
-
-
-def test_unnamed_group_remove_sticks_too(lib):
-    library, db = lib
-    jerry = group_of(db, "Jerry_Seinfeld")
-    face = json.loads(ok(db, "show", str(jerry), "--json").stdout)["faces"][0]["face_id"]
-    ok(db, "remove", str(face))
-    ok(db, "group", "-q")
-    assert group_of(db, "Jerry_Seinfeld") == jerry
-    assert face not in [f["face_id"] for f in json.loads(ok(db, "show", str(jerry), "--json").stdout)["faces"]]
-
-
-def test_a_person_appears_once_per_photo(lib):
-    library, db = lib
-    with sqlite3.connect(db) as conn:
-        dupes = conn.execute(
-            "SELECT person_id, photo_id, count(*) FROM faces WHERE person_id IS NOT NULL "
-            "GROUP BY person_id, photo_id HAVING count(*) > 1"
-        ).fetchall()
-    assert dupes == []
-
-
-def test_people_table_and_unclustered(lib):
-    library, db = lib
-    result = ok(db, "list")
-    assert "5 people and groups" in result.stdout and "faces are not in any group" in result.stdout
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["name", "999", "Bob"], "no group 999"),
-        (["name", "Nobody", "Bob"], "no person named 'Nobody'"),
-        (["name", "1", "   "], "a name cannot be empty"),
-        (["show", "12345"], "no group 12345"),
-        (["ignore", "Nobody"], "no person named 'Nobody'"),
-        (["remove", "99999"], "no face with id 99999"),
-    ],
-)
-def test_people_errors_are_one_line(lib, args, message):
-    library, db = lib
-    result = run(db, *args)
-    assert result.exit_code == 1
-    assert message in result.output and len(result.output.strip().splitlines()) == 1
-
-
-def test_group_on_empty_database(tmp_path):
-    result = run(tmp_path / "empty.db", "group")
-    assert result.exit_code == 1
-    assert "no faces of model pack 'sface' in the database; run facecluster scan first" in result.output
-
-
-def test_name_needs_a_name_or_unset(tmp_path):
-    result = run(tmp_path / "x.db", "name", "3")
-    assert result.exit_code == 2 and "give a NAME, or --unset" in result.output
