@@ -309,6 +309,8 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
         facecluster group
     """
+    if method == "hdbscan" and ctx.get_parameter_source("threshold") is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("--threshold applies to --method agglomerative (HDBSCAN chooses its own cut)", ctx)
     options = GroupOptions(
         model=model, method=method, min_faces=min_faces, min_samples=min_samples, threshold=threshold,
         min_face_size=min_size, min_score=min_score, min_quality=min_quality, join_distance=join_distance,

@@ -103,7 +103,6 @@ class Plan:
     passes: np.ndarray  # bool per row: passed the quality gate
     joined: list[tuple[int, int]]
     clusters: list[list[int]]
-    clustered_rows: int  # faces that were clustered (passed the gate, joined nobody)
     attached: list[int] = field(default_factory=list)  # rows that joined a group after clustering (attach_faces)
 
 
@@ -175,7 +174,7 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     labels = drop_small(one_face_per_photo(labels, photos, x), options.min_faces)
     clusters = [pool[members].tolist() for members in members_by_label(labels)]
     attached = pool[(labels >= 0) & ~clustered].tolist()
-    return Plan(decided, passes, joined, [c for c in clusters if c], len(rest), attached)
+    return Plan(decided, passes, joined, [c for c in clusters if c], attached)
 
 
 ATTACH_RULE = AttachRule(

@@ -285,3 +285,15 @@ def test_the_int8_pack_is_opt_in_and_keeps_its_faces_apart(tmp_path, astronaut, 
         vectors = {m: np.frombuffer(b, "<f4") for m, b in conn.execute("SELECT model, embedding FROM faces")}
     assert per_pack == {"sface": 1, "sface-int8": 1}
     assert 0.97 < float(vectors["sface"] @ vectors["sface-int8"]) < 0.99999  # close, never the same numbers
+
+
+def test_insightface_packs_without_the_extra_say_how_to_install_it(tmp_path, monkeypatch):
+    """`pip install .` leaves insightface out: asking for its pack is one line naming the extra."""
+    import sys
+
+    from facecluster.models.insight import insightface_pack
+
+    monkeypatch.setenv("FACECLUSTER_INSIGHTFACE_ROOT", str(tmp_path))
+    monkeypatch.setitem(sys.modules, "insightface.utils.storage", None)  # import fails as if not installed
+    with pytest.raises(ModelError, match=r'pip install "facecluster\[insightface\]"'):
+        insightface_pack("buffalo_l", 640, 0.5)

@@ -21,6 +21,9 @@ from facecluster.models.base import Detections, Detector, Embedder
 from facecluster.models.onnx import sha256_of
 
 
+_MISSING = 'insightface packs need the optional insightface package: pip install "facecluster[insightface]"'
+
+
 def insightface_root() -> Path:
     return Path(os.environ.get("FACECLUSTER_INSIGHTFACE_ROOT", "~/.insightface")).expanduser()
 
@@ -55,7 +58,9 @@ def _fetch(name: str, folder: Path) -> Path:
         raise ModelError(f"no .onnx files in {folder}")
     try:
         from insightface.utils.storage import ensure_available
-
+    except ImportError:
+        raise ModelError(_MISSING) from None
+    try:
         # insightface prints its download chatter to stdout, which is for results.
         with contextlib.redirect_stdout(sys.stderr):
             return Path(ensure_available("models", name, root=str(insightface_root())))
@@ -70,7 +75,7 @@ def _models_by_task(folder: Path) -> dict:
     try:
         from insightface.model_zoo import model_zoo
     except ImportError:
-        raise ModelError("insightface packs need the insightface package: pip install insightface") from None
+        raise ModelError(_MISSING) from None
     found = {}
     for file in sorted(folder.glob("*.onnx")):
         try:
