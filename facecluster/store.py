@@ -647,7 +647,9 @@ class Store:
         rows = self.db.execute(
             f"""
             SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
-                   min(ph.taken), max(ph.taken),
+                   -- a file's own date (copied, downloaded) is not when the photo was taken
+                   min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
+                   max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
                    (SELECT ph2.path FROM faces f2 JOIN photos ph2 ON ph2.id = f2.photo_id
                     WHERE f2.person_id = p.id ORDER BY f2.score * f2.size DESC LIMIT 1)
             FROM people p

@@ -261,3 +261,10 @@ def test_alice_keeps_her_name_and_new_photos_strangers_stay_out(celeb5_train, fa
         assert group_of(db, who) == gid
         faces = members(db, gid)
         assert faces.count(who) / len(faces) > 0.9
+
+
+def test_people_dates_are_dates_taken_never_file_dates(plib):
+    """These photos carry no EXIF date: a file's copy date must not show as when a person was seen."""
+    _, db = plib
+    listed = people(db)
+    assert listed and all(p["first"] is None and p["last"] is None for p in listed), listed
