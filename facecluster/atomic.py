@@ -93,29 +93,11 @@ def atomic_open(target: str | os.PathLike, mode: str = "w", *, overwrite: bool =
             stream.write("a,b\\n")
     """
     binary = "b" in mode
-    target = Path(target)
-    label = what or str(target)
-    if not overwrite and os.path.lexists(target):
-        raise TargetExists(f"{label} exists already; choose a new name, or --force to replace it")
-    temporary = temporary_name(target.parent)
-    try:
+    with atomic_path(target, overwrite=overwrite, what=what) as temporary:
         # O_EXCL: never follow or reuse a name someone else made; the umask sets the permissions as for any new file.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as e:
-        raise FaceclusterError(f"cannot write {label}: {e.strerror or e}") from None
-    try:
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": encoding, "newline": newline})) as stream:
             yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        _finish(temporary, target, overwrite, label)
-    except OSError as e:  # a full disk while writing, or the rename refused: the target is as it was
-        _remove(temporary)
-        raise FaceclusterError(f"cannot write {label}: {e.strerror or e}") from None
-    except BaseException:
-        _remove(temporary)
-        raise
-    _fsync_folder(target.parent)
 
 
 def write_atomic(target: str | os.PathLike, data: bytes | str, *, overwrite: bool = True, what: str = "") -> None:

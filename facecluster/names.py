@@ -22,7 +22,7 @@ from pathlib import Path
 
 from facecluster.atomic import atomic_path, check_new_file, write_atomic
 from facecluster.errors import FaceclusterError
-from facecluster.people import PeopleError, clean_name
+from facecluster.people import PeopleError, clean_name, is_text
 from facecluster.store import Store
 from facecluster.xmp import iou
 
@@ -92,15 +92,7 @@ def portable_path(path: str) -> str:
     Example:
         portable_path(os.fsdecode(b"caf\\xe9.jpg")) == "caf\\\\xe9.jpg"
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace") if _has_surrogates(path) else path
-
-
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return False
-    except UnicodeEncodeError:
-        return True
+    return os.fsencode(path).decode("utf-8", "backslashreplace") if not is_text(path) else path
 
 
 def import_names(store: Store, source: Path) -> ImportSummary:

@@ -36,7 +36,7 @@ def resolve(store: Store, target: str) -> PersonRow:
         if not found:
             raise PeopleError(f"no group {number}; see facecluster people")
         return found[0]
-    if not _is_text(text):
+    if not is_text(text):
         raise PeopleError(f"no person named {text!r}: the name holds bytes that are not UTF-8")
     found = store.find_people(text)
     if not found:
@@ -65,7 +65,7 @@ def group_number(text: str) -> int | None:
     return int(digits) if body.isdecimal() else None
 
 
-def _is_text(text: str) -> bool:
+def is_text(text: str) -> bool:
     """False for command-line bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
     try:
         text.encode("utf-8")
@@ -85,7 +85,7 @@ def clean_name(name: str) -> str:
     Example:
         clean_name("  Alice   Smith ") == "Alice Smith"
     """
-    if not _is_text(name):
+    if not is_text(name):
         raise PeopleError("a name must be text: this one holds bytes that are not UTF-8")
     cleaned = unicodedata.normalize("NFC", " ".join(name.split()))
     if not cleaned:
@@ -358,7 +358,7 @@ SHOWN = ("all", "named", "unnamed", "ignored")
 
 
 def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = "all") -> Page:
-    """A page of people cards (ReviewCard) in `list_people`'s order: named first by name, then
+    """A page of people cards (PersonSummary) in `list_people`'s order: named first by name, then
     groups by size; `show` picks all (not ignored), named, unnamed or ignored.
 
     Example:
@@ -366,7 +366,7 @@ def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = 
     """
     if show not in SHOWN:
         raise PeopleError(f"show must be one of {', '.join(SHOWN)}")
-    cards = store.review_cards()
+    cards = [c for c in store.people_summaries() if c.faces]
     keep = {
         "all": lambda c: not c.ignored,
         "named": lambda c: not c.ignored and c.name is not None,

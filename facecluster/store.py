@@ -643,6 +643,8 @@ class Store:
         return done
 
     def people_summaries(self, model: str | None = None) -> list[PersonSummary]:
+        """Every person with its counts, dates and representative face (the largest, most confident),
+        in one pass over the faces (a GROUP BY on the person index), no query per person."""
         where = "WHERE p.model = ?" if model else ""
         rows = self.db.execute(
             f"""
@@ -650,8 +652,7 @@ class Store:
                    -- a file's own date (copied, downloaded) is not when the photo was taken
                    min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
                    max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
-                   (SELECT ph2.path FROM faces f2 JOIN photos ph2 ON ph2.id = f2.photo_id
-                    WHERE f2.person_id = p.id ORDER BY f2.score * f2.size DESC LIMIT 1)
+                   f.id, ph.path, max(f.score * f.size)
             FROM people p
             LEFT JOIN faces f ON f.person_id = p.id
             LEFT JOIN photos ph ON ph.id = f.photo_id
@@ -659,9 +660,10 @@ class Store:
             GROUP BY p.id
             """,
             [model] if model else [],
-        ).fetchall()
+        ).fetchall()  # SQLite: with max(), the bare columns f.id and ph.path come from the row holding the maximum
         return [
-            PersonSummary(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], from_db_path(r[8]) if r[8] is not None else None)
+            PersonSummary(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8] if r[4] else None,
+                          from_db_path(r[9]) if r[4] and r[9] is not None else None)
             for r in rows
         ]
 
@@ -885,23 +887,6 @@ class Store:
             landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
         )
 
-    def review_cards(self) -> list[ReviewCard]:
-        """Every person with its counts, dates and the face to show: what the review's index pages need.
-        One pass over the faces (a GROUP BY on the person index), no query per person."""
-        rows = self.db.execute(
-            """
-            SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
-                   min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
-                   max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
-                   f.id, max(f.score * f.size)
-            FROM people p
-            JOIN faces f ON f.person_id = p.id
-            JOIN photos ph ON ph.id = f.photo_id
-            GROUP BY p.id
-            """
-        ).fetchall()  # SQLite: with max(), the bare column f.id comes from the row holding the maximum
-        return [ReviewCard(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8]) for r in rows]
-
     def person_face_rows(self, person_id: int | None, offset: int, limit: int, model: str | None = None) -> list[ExportFace]:
         """One page of a person's faces (None: the unclustered faces), in date order."""
         where = "f.person_id = ?" if person_id is not None else "f.person_id IS NULL" + (" AND f.model = ?" if model else "")
@@ -963,19 +948,6 @@ class ActionRow:
     undone_at: str | None = None
 
 
-@dataclass(frozen=True)
-class ReviewCard:
-    id: int
-    model: str
-    name: str | None
-    ignored: bool
-    faces: int
-    photos: int
-    first_taken: str | None  # dates the photos carry (EXIF); a file's own date is not a date taken
-    last_taken: str | None
-    face_id: int  # the face the card shows: the largest, most confident
-
-
 @dataclass
 class SuggestionInputs:
     person: npt.NDArray[np.float32]  # the person's own embeddings
@@ -1000,9 +972,10 @@ class PersonSummary:
     ignored: bool
     faces: int
     photos: int
-    first_taken: str | None
+    first_taken: str | None  # dates the photos carry (EXIF); a file's own date is not a date taken
     last_taken: str | None
-    sample_path: str | None
+    face_id: int | None  # the face that stands for the person: the largest, most confident
+    sample_path: str | None  # that face's photo
 
 
 @dataclass(frozen=True)
