@@ -156,8 +156,9 @@ def open_store(ctx: click.Context, write: bool = True) -> Store:
 @click.option("--det-size", type=int, default=config.DETECTION_SIZE, show_default=True, help="Detector input size, pixels.")
 @click.option("--det-threshold", type=float, default=config.DETECTION_THRESHOLD, show_default=True, help="Detector score threshold.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@click.option("--dask", metavar="ADDRESS", help="Analyse on a Dask cluster (tcp://scheduler:8786) instead of --jobs local processes.")
 @click.pass_context
-def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet):
+def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet, dask):
     """Find, align and embed every face under ROOTS and cache it all.
 
     Unchanged files are skipped; moved files keep their faces; files that
@@ -169,7 +170,7 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
     """
     options = ScanOptions(
         model=model, jobs=jobs, include_hidden=include_hidden, exclude=tuple(exclude), prune=prune, yes=yes,
-        det_size=det_size, det_threshold=det_threshold,
+        det_size=det_size, det_threshold=det_threshold, dask=dask,
     )
     store = open_store(ctx)
     with ProgressView(quiet) as view:
