@@ -235,6 +235,17 @@ PACKET_START = b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\
 PACKET_END = b'\n<?xpacket end="w"?>\n'
 
 
+
+def _drop_regions(descriptions: list, container: str, name_tag: str, names: set[str]) -> None:
+    """Remove, from every `container` (one XMP dialect's region list), the regions named in `names`:
+    ours replace them, and every other region is left as it is."""
+    for d in descriptions:
+        for found in d.findall(_q(container)):
+            for bag in found.iter(_q("rdf:Bag")):
+                for li in list(bag.findall(_q("rdf:li"))):
+                    if _value(li, name_tag) in names:
+                        bag.remove(li)
+
 def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: int, height: int) -> bytes:
     """The sidecar's new bytes: `existing` (or an empty packet) with our regions merged in.
 
@@ -271,12 +282,7 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
     home = next((d for d in descriptions if d.find(_q("mwg-rs:Regions")) is not None), descriptions[0])
 
     # MWG: drop the regions we replace (same name) wherever they are, then add ours to the first list.
-    for d in descriptions:
-        for container in d.findall(_q("mwg-rs:Regions")):
-            for bag in container.iter(_q("rdf:Bag")):
-                for li in list(bag.findall(_q("rdf:li"))):
-                    if _value(li, "mwg-rs:Name") in ours:
-                        bag.remove(li)
+    _drop_regions(descriptions, "mwg-rs:Regions", "mwg-rs:Name", ours)
     mwg = home.find(_q("mwg-rs:Regions"))
     if mwg is None:
         mwg = ET.SubElement(home, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
@@ -297,12 +303,7 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
         })
 
     # Microsoft: the same, in MP:RegionInfo.
-    for d in descriptions:
-        for container in d.findall(_q("MP:RegionInfo")):
-            for mp_bag in container.iter(_q("rdf:Bag")):
-                for li in list(mp_bag.findall(_q("rdf:li"))):
-                    if _value(li, "MPReg:PersonDisplayName") in ours:
-                        mp_bag.remove(li)
+    _drop_regions(descriptions, "MP:RegionInfo", "MPReg:PersonDisplayName", ours)
     mp_home = next((d for d in descriptions if d.find(_q("MP:RegionInfo")) is not None), home)
     mp = mp_home.find(_q("MP:RegionInfo"))
     if mp is None:
