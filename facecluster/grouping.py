@@ -148,8 +148,8 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     x, photos = data.embeddings[pool], data.photo_ids[pool]
     labels = np.full(len(pool), -1, np.int64)
     first = max(options.min_faces, config.HDBSCAN_MIN_CLUSTER)
+    strong = np.flatnonzero(in_rest)
     if options.method == "hdbscan":
-        strong = np.flatnonzero(in_rest)
         found = hdbscan_labels(x[strong], first, options.min_samples)
         found = split_merged(found, x[strong], first, options.min_samples)
         found = one_face_per_photo(found, photos[strong], x[strong])
@@ -163,7 +163,6 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
             )
             labels = merge_small_groups(labels, x, photos, first, ATTACH_RULE, neighbours)
     else:
-        strong = np.flatnonzero(in_rest)
         found = agglomerative_labels(x[strong], options.threshold, options.min_faces)
         found = one_face_per_photo(found, photos[strong], x[strong])
         labels[strong] = drop_small(found, options.min_faces)
