@@ -9,9 +9,13 @@ interleaved), ROC AUC, verification accuracy (the best threshold's mean of the
 same-pair and different-pair accuracies, i.e. on balanced classes), and the
 cosine between each face's embedding and the float one from before this change.
 
-Variants: `fp32-expand` (the float path before this change: PRelu expanded to
-Relu/Sub/Mul/Add, weights folded by onnxruntime), `fp32` (the float graph of
-facecluster.models.sface.float_graph) and `int8` (what the `sface` pack runs).
+Variants: `fp32-expand` (the first float path: PRelu expanded to
+Relu/Sub/Mul/Add, weights folded by onnxruntime), `fp32-dwprelu` (the float
+graph of facecluster.models.sface.float_graph, PRelu as two depthwise Convs;
+what int8 is built from), `fp32 1/photo` and `fp32 12/photo` (what the `sface`
+pack runs, sface.runtime_graph: PRelu folded into the next layer, the last
+Gemm run once per photo; fed photos of 1 face and of 12 faces) and `int8`
+(the `sface-int8` pack).
 
     python benchmarks/embed_speed.py
     taskset -c 0 python benchmarks/embed_speed.py --repeat 7
@@ -80,27 +84,33 @@ def blob(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(crop[None].transpose(0, 3, 1, 2), dtype=np.float32)
 
 
-def embed(session, crops: np.ndarray) -> np.ndarray:
+def one_at_a_time(session):
+    """A variant that runs a plain graph one face a call."""
     name = session.get_inputs()[0].name
-    out = np.stack([session.run(None, {name: blob(c)})[0].reshape(-1) for c in crops])
+    return lambda crops: np.concatenate([session.run(None, {name: blob(c)})[0].reshape(1, -1) for c in crops])
+
+
+def per_photo(embedder, faces: int):
+    """A variant that runs the pack's embedder the way a scan does: a photo's `faces` faces a call."""
+    return lambda crops: np.concatenate([embedder.predict(crops[i : i + faces]) for i in range(0, len(crops), faces)])
+
+
+def embed(run, crops: np.ndarray) -> np.ndarray:
+    out = run(crops)
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def ms_per_face(sessions: dict, crops: np.ndarray, repeat: int) -> dict[str, float]:
-    """The fastest of `repeat` passes over `crops` per session, passes interleaved so that
+def ms_per_face(variants: dict, crops: np.ndarray, repeat: int) -> dict[str, float]:
+    """The fastest of `repeat` passes over `crops` per variant, passes interleaved so that
     other work on the machine slows every variant alike."""
-    blobs = [blob(c) for c in crops]
-    names = {label: s.get_inputs()[0].name for label, s in sessions.items()}
-    for label, s in sessions.items():
-        for b in blobs[:5]:
-            s.run(None, {names[label]: b})
-    best = dict.fromkeys(sessions, float("inf"))
+    for run in variants.values():
+        run(crops[:12])
+    best = dict.fromkeys(variants, float("inf"))
     for _ in range(repeat):
-        for label, s in sessions.items():
+        for label, run in variants.items():
             start = time.perf_counter()
-            for b in blobs:
-                s.run(None, {names[label]: b})
-            best[label] = min(best[label], (time.perf_counter() - start) / len(blobs) * 1000)
+            run(crops)
+            best[label] = min(best[label], (time.perf_counter() - start) / len(crops) * 1000)
     return best
 
 
@@ -186,25 +196,29 @@ def main() -> None:
     build_s = time.perf_counter() - start
     crops, labels = crops_of(VERIFY_SETS, root)
     before = onnx_util.make_dims_dynamic(onnx_util.expand_prelu(onnx_util.repair_block_quantized(shipped)), {0: "batch"})
+    pack = load_pack("sface")
+    pack.embedder.threads = args.threads
     variants = {
-        "fp32-expand": onnx_util.session(before, args.threads),
-        "fp32": onnx_util.session(graph, args.threads),
-        "int8": onnx_util.session(int8, args.threads, fold_qdq=False),
+        "fp32-expand": one_at_a_time(onnx_util.session(before, args.threads)),
+        "fp32-dwprelu": one_at_a_time(onnx_util.session(graph, args.threads)),
+        "fp32 1/photo": per_photo(pack.embedder, 1),
+        "fp32 12/photo": per_photo(pack.embedder, 12),
+        "int8": one_at_a_time(onnx_util.session(int8, args.threads, fold_qdq=False)),
     }
     reference = embed(variants["fp32-expand"], crops)
     print(f"faces {len(crops)} of {len(set(labels))} people ({', '.join(VERIFY_SETS)}); threads {args.threads}; "
           f"cpu affinity {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
     print(f"int8 build {build_s:.1f} s (cached after the first load; key {int8_key(sha)[:40]}...)")
-    print(f"{'variant':12s} {'ms/face':>8s} {'ROC AUC':>8s} {'accuracy':>9s} {'cos min':>8s} {'cos p1':>8s} {'cos mean':>9s}")
+    print(f"{'variant':14s} {'ms/face':>8s} {'ROC AUC':>8s} {'accuracy':>9s} {'cos min':>8s} {'cos p1':>8s} {'cos mean':>9s}")
     baseline = None
     timings = ms_per_face(variants, crops[: args.timed], args.repeat)
-    for label, session in variants.items():
-        vectors = embed(session, crops)
+    for label, run in variants.items():
+        vectors = embed(run, crops)
         auc, accuracy, n_same, n_diff = verification(vectors, labels)
         baseline = baseline if baseline is not None else accuracy
         cos = (vectors * reference).sum(axis=1)
         ms = timings[label]
-        print(f"{label:12s} {ms:8.2f} {auc:8.5f} {accuracy * 100:8.2f}% {cos.min():8.4f} {np.percentile(cos, 1):8.4f} {cos.mean():9.4f}"
+        print(f"{label:14s} {ms:8.2f} {auc:8.5f} {accuracy * 100:8.2f}% {cos.min():8.4f} {np.percentile(cos, 1):8.4f} {cos.mean():9.4f}"
               f"   accuracy {100 * (accuracy - baseline):+.2f} points")
     print(f"pairs: {n_same} same-person, {n_diff} different-person")
 

@@ -90,6 +90,16 @@ def set_mtime(path: Path, seconds: float) -> None:
 os.environ.setdefault("COLUMNS", "200")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Graphs built from the shipped weights go to a throwaway cache, not the user's
+    (scan workers inherit the variable); built once for the whole test run."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FACECLUSTER_MODEL_CACHE", str(folder))
+        yield folder
+
+
 def cli_run(db, *args, env=None):
     """`facecluster --db DB ARGS...` in-process; never a traceback."""
     from click.testing import CliRunner

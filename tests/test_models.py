@@ -11,8 +11,8 @@ from facecluster.align import align_faces
 from facecluster.errors import ModelError
 from facecluster.models import SFACE_FILES, load_pack, sface_fingerprint, sface_model_dir, sface_pack
 from facecluster.models import onnx as onnx_util
-from facecluster.models import sface_int8
-from facecluster.models.sface import SFaceEmbedder, float_graph, int8_key
+from facecluster.models import cache, sface, sface_int8
+from facecluster.models.sface import SFaceEmbedder, float_graph
 from facecluster.models.sface_int8_ranges import RANGES
 from facecluster.models.yunet import YuNetDetector
 
@@ -25,12 +25,9 @@ def pack():
 
 
 @pytest.fixture(scope="module")
-def int8_pack(tmp_path_factory):
-    # The int8 graph is built into a throwaway cache, not the user's.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(sface_int8.CACHE_ENV, str(tmp_path_factory.mktemp("model-cache")))
-        p = sface_pack("int8")
-        p.load()
+def int8_pack():
+    p = sface_pack("int8")
+    p.load()
     return p
 
 
@@ -113,43 +110,131 @@ def test_int8_and_float_embeddings_have_different_fingerprints():
         SFaceEmbedder(sface_model_dir() / SFACE_FILES["embedder"][0], None, precision="fp16")
 
 
-def test_int8_cache_is_verified_and_rebuilt_when_corrupt(tmp_path, monkeypatch, shipped_float_graph):
-    key = int8_key(SFACE_FILES["embedder"][1])
+def test_model_cache_is_verified_and_rebuilt_when_corrupt(tmp_path):
     built = []
-    real_quantize = sface_int8.quantize
 
-    def counting_quantize(graph, ranges):
+    def build():
         built.append(1)
-        return real_quantize(graph, ranges)
+        return b"graph bytes " * 1000
 
-    monkeypatch.setattr(sface_int8, "quantize", counting_quantize)
-    first = sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path)
+    first = cache.cached("g", "key-1", build, folder=tmp_path)
     assert len(built) == 1
-    (model,) = tmp_path.glob("sface_int8_*.onnx")
+    (model,) = tmp_path.glob("g_*.onnx")
     record = json.loads(model.with_suffix(".json").read_text())
-    assert record["sha256"] == hashlib.sha256(first).hexdigest() and record["key"] == key
+    assert record["sha256"] == hashlib.sha256(first).hexdigest() and record["key"] == "key-1"
 
-    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert cache.cached("g", "key-1", build, folder=tmp_path) == first
     assert len(built) == 1  # read back, not rebuilt
 
     corrupt = bytearray(model.read_bytes())
     corrupt[len(corrupt) // 2] ^= 0xFF
     model.write_bytes(bytes(corrupt))
-    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert cache.cached("g", "key-1", build, folder=tmp_path) == first
     assert len(built) == 2  # the digest did not match: rebuilt, and the same bytes again
     assert model.read_bytes() == first
 
     model.with_suffix(".json").write_text("{not json")
-    assert sface_int8.cached_int8(shipped_float_graph, key, RANGES, folder=tmp_path) == first
+    assert cache.cached("g", "key-1", build, folder=tmp_path) == first
     assert len(built) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([model.name, model.with_suffix(".json").name])  # no temp files left
 
+    # Another key (new weights or recipe) is another entry; a record made by another onnxruntime is stale.
+    cache.cached("g", "key-2", build, folder=tmp_path)
+    assert len(built) == 4 and len(list(tmp_path.glob("g_*.onnx"))) == 2
+    record["onnxruntime"] = "0.0.1"
+    model.with_suffix(".json").write_text(json.dumps(record))
+    cache.cached("g", "key-1", build, folder=tmp_path)
+    assert len(built) == 5
 
-def test_int8_builds_in_memory_when_the_cache_cannot_be_written(tmp_path, shipped_float_graph):
+
+def test_model_cache_builds_in_memory_when_the_folder_cannot_be_written(tmp_path):
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
-    data = sface_int8.cached_int8(shipped_float_graph, "k", RANGES, folder=blocked / "cache")
-    assert data == sface_int8.quantize(shipped_float_graph, RANGES)
+    assert cache.cached("g", "k", lambda: b"made", folder=blocked / "cache") == b"made"
+    assert cache.cached("g", "k", lambda: b"made again", folder=blocked / "cache") == b"made again"
+
+
+def test_float_pack_loads_from_the_cache_without_rewriting(tmp_path, monkeypatch, t1):
+    """The second load reads the cached graphs (no rewrite), still checks the shipped file, and embeds the same."""
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    rewrites = []
+    real = sface.runtime_graph
+    monkeypatch.setattr(sface, "runtime_graph", lambda shipped: rewrites.append(1) or real(shipped))
+    first = load_pack("sface")
+    found = first.detector.predict(t1)
+    crops = align_faces(t1, found.landmarks)
+    a = first.embedder.predict(crops)
+    assert rewrites == [1] and len(list(tmp_path.glob("sface_fp32_*.onnx"))) == 2
+    second = load_pack("sface")
+    b = second.embedder.predict(crops)
+    assert rewrites == [1]
+    np.testing.assert_array_equal(a, b)
+    # A changed shipped file is refused even though a cached graph exists for the expected digest.
+    bad = tmp_path / "sface.onnx"
+    data = bytearray((sface_model_dir() / SFACE_FILES["embedder"][0]).read_bytes())
+    data[-1] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256"):
+        SFaceEmbedder(bad, SFACE_FILES["embedder"][1]).load()
+
+
+def test_float_runtime_graph_matches_the_plain_float_graph(pack, shipped_float_graph, astronaut, t1):
+    """Folding each PRelu into the next layer and running the last layer per photo changes nothing but rounding."""
+    crops = np.concatenate([align_faces(img, pack.detector.predict(img).landmarks) for img in (astronaut, t1)])
+    plain = onnx_util.session(shipped_float_graph)
+    name = plain.get_inputs()[0].name
+    ref = np.concatenate([plain.run(None, {name: c[None].transpose(0, 3, 1, 2).astype(np.float32)})[0] for c in crops])
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    ours = pack.embedder.predict(crops)
+    assert pack.embedder._head is not None and pack.embedder.batch_size > 1
+    assert np.abs(ours - ref).max() < 1e-5
+    # One face at a time or all seven in one call: the same vectors.
+    one_by_one = np.concatenate([pack.embedder.predict(crops[i : i + 1]) for i in range(len(crops))])
+    assert np.abs(one_by_one - ours).max() < 1e-6
+
+
+def test_prelu_folded_into_the_next_layer_is_the_same_function():
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    # Slopes like SFace's: negative, near 1 (1 - a small), above 1; then a grouped Conv, a plain Conv, Flatten -> Gemm.
+    a1 = np.array([0.25, -0.5, 0.999, 1.12], np.float32)
+    a2 = np.array([0.1, 0.9, -0.3, 0.5], np.float32)
+    a3 = np.array([0.3, 0.6], np.float32)
+    w_grouped = rng.normal(size=(4, 2, 3, 3)).astype(np.float32)  # 2 groups of 2 channels
+    w_plain = rng.normal(size=(2, 4, 1, 1)).astype(np.float32)
+    w_gemm, b_gemm = rng.normal(size=(5, 2 * 3 * 3)).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("PRelu", ["x", "a1"], ["p1"]),
+            helper.make_node("Conv", ["p1", "w1"], ["c1"], group=2, kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+            helper.make_node("PRelu", ["c1", "a2"], ["p2"]),
+            helper.make_node("Conv", ["p2", "w2"], ["c2"], kernel_shape=[1, 1]),
+            helper.make_node("PRelu", ["c2", "a3"], ["p3"]),
+            helper.make_node("Flatten", ["p3"], ["f"]),
+            helper.make_node("Gemm", ["f", "wg", "bg"], ["y"], transB=1),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+        [numpy_helper.from_array(v, n) for n, v in [
+            ("a1", a1.reshape(4, 1, 1)), ("a2", a2.reshape(4, 1, 1)), ("a3", a3.reshape(2, 1, 1)),
+            ("w1", w_grouped), ("w2", w_plain), ("wg", w_gemm), ("bg", b_gemm)]],
+    )
+    original = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    folded = onnx_util.prelu_scale_into_next(original)
+    assert "PRelu" not in {n.op_type for n in onnx.load_from_string(folded).graph.node}
+    x = rng.normal(size=(1, 4, 3, 3)).astype(np.float32) * 3
+    run = lambda data: ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]  # noqa: E731
+    np.testing.assert_allclose(run(folded), run(original), rtol=1e-4, atol=1e-4)
+
+    trunk, head = onnx_util.split_final_gemm(folded)
+    features = run(trunk)
+    assert features.shape == (1, 18)
+    y = ort.InferenceSession(head, providers=["CPUExecutionProvider"]).run(None, {"f": np.concatenate([features, features])})[0]
+    np.testing.assert_allclose(y, np.concatenate([run(original)] * 2), rtol=1e-4, atol=1e-4)
 
 
 def test_int8_graph_runs_int8_kernels(shipped_float_graph):
@@ -273,7 +358,6 @@ def test_the_int8_pack_is_opt_in_and_keeps_its_faces_apart(tmp_path, astronaut, 
     """`--model sface-int8` scans the same photo again under its own pack name; `sface` faces stay as they were."""
     from tests.conftest import cli_ok, jpeg_bytes
 
-    monkeypatch.setenv("FACECLUSTER_MODEL_CACHE", str(tmp_path / "cache"))
     library = tmp_path / "photos"
     library.mkdir()
     (library / "astronaut.jpg").write_bytes(jpeg_bytes(astronaut))
