@@ -56,7 +56,11 @@ def cached(name: str, key: str, build: Callable[[], bytes], folder: Path | None 
     Example:
         graph = cached("sface_fp32", f"{sha}:{RECIPE}", lambda: runtime_graph(shipped))
     """
-    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        try:
+            folder = cache_dir()
+        except (RuntimeError, KeyError):  # no home folder to be found (HOME unset, no passwd entry)
+            return build()
     stem = f"{name}_{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     model_path, meta_path = folder / f"{stem}.onnx", folder / f"{stem}.json"
     data = _read(model_path, meta_path, key)
