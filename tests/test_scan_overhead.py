@@ -1,0 +1,122 @@
+"""The scan's work outside the two models: the same results, made in the stream's helper threads."""
+
+import hashlib
+import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import facecluster.scan as scan_module
+from facecluster.crawl import CrawlEntry, crawl
+from facecluster.errors import ModelError
+from facecluster.models import load_pack
+from facecluster.quality import thumb_quality
+from facecluster.scan import ScanOptions, _prepare_file, analyse_stream, face_thumbnail, find_faces
+from tests.conftest import jpeg_bytes
+
+
+@pytest.fixture(scope="module")
+def pack():
+    options = ScanOptions(jobs=1)
+    return load_pack(options.model, options.det_size, options.det_threshold)
+
+
+def same_faces(a, b) -> bool:
+    return len(a) == len(b) and all(
+        fa.box == fb.box and fa.landmarks == fb.landmarks and fa.score == fb.score and fa.size == fb.size
+        and np.array_equal(fa.embedding, fb.embedding) and fa.thumb == fb.thumb and fa.quality == fb.quality
+        for fa, fb in zip(a, b)
+    )
+
+
+def test_faces_made_in_a_thread_are_the_faces_made_inline(pack, t1):
+    rgb = t1[::2, ::2]  # a strided view, as decoded photos are not
+    with ThreadPoolExecutor(1) as pool:
+        threaded = find_faces(rgb, pack, 0.5, pool)
+    inline = find_faces(rgb, pack, 0.5)
+    assert len(inline) >= 2 and same_faces(inline, threaded)
+    # Stored boxes and landmarks are in full-size pixels: twice the decoded image's.
+    detected = {round(float(x1) * 2, 1) for x1 in pack.detector.predict(rgb).boxes[:, 0]}
+    for face in inline:
+        assert all(type(v) is float for v in (*face.box, *face.landmarks, face.score, face.size))
+        assert face.box[0] in detected
+        # The quality is the one filling an older database computes from what is stored.
+        assert face.quality == thumb_quality(face.thumb, [round(v, 2) for v in face.landmarks], face.size, face.score)
+
+
+def test_thumbnail_bytes_are_those_of_a_plain_pillow_crop(astronaut):
+    # The crop is made contiguous before Pillow sees it (much faster): the JPEG must not change.
+    box = np.array([170.5, 40.25, 290.0, 190.75], np.float32)
+    side = 150.5 * 1.4  # the longer side, with the margin
+    cx, cy = (170.5 + 290.0) / 2, (40.25 + 190.75) / 2
+    left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    right, bottom = int(min(512, cx + side / 2)), int(min(512, cy + side / 2))
+    crop = Image.fromarray(astronaut[top:bottom, left:right])
+    crop.thumbnail((128, 128), Image.Resampling.LANCZOS)
+    expected = io.BytesIO()
+    crop.save(expected, "JPEG", quality=82, optimize=True)
+    assert face_thumbnail(astronaut, box) == expected.getvalue()
+    assert max(Image.open(io.BytesIO(face_thumbnail(astronaut, box))).size) == 128
+
+
+@pytest.mark.parametrize("in_memory", [10**9, 3000])
+def test_prepare_keeps_the_whole_file_or_its_head_and_hashes_all_of_it(tmp_path, astronaut, monkeypatch, in_memory):
+    content = jpeg_bytes(astronaut[::8, ::8])  # a few KB: several chunks of 1000 bytes
+    path = tmp_path / "a.jpg"
+    path.write_bytes(content)
+    monkeypatch.setattr(scan_module, "READ_CHUNK", 1000)
+    monkeypatch.setattr(scan_module, "IN_MEMORY_BYTES", in_memory)
+    ready = _prepare_file(CrawlEntry(str(path), len(content), 0), ScanOptions(jobs=1), frozenset())
+    assert ready.facts.sha256 == hashlib.sha256(content).hexdigest() and ready.facts.size == len(content)
+    assert ready.data == content[:in_memory]
+    assert ready.photo.rgb.shape == (64, 64, 3)  # decoded from the open file where only the head was kept
+
+
+def test_stream_makes_thumbnails_in_its_faces_thread(tmp_path, astronaut, monkeypatch, pack):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(astronaut))
+    threads = []
+    real = scan_module._thumbs_and_quality
+
+    def spy(*args):
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(scan_module, "_thumbs_and_quality", spy)
+    entries = list(crawl([str(tmp_path)]))
+    [result] = analyse_stream([(e, frozenset()) for e in entries], pack, ScanOptions(jobs=1))
+    assert len(result.faces) == 1 and threads and all(name.startswith("facecluster-faces") for name in threads)
+
+
+def test_an_embedder_that_cannot_load_is_a_fatal_result(tmp_path, astronaut, monkeypatch):
+    # It loads in the faces thread, where a failure is swallowed: it must show again at first use.
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(astronaut))
+    broken = load_pack("sface")
+
+    def fail():
+        raise ModelError("the embedder file is damaged")
+
+    monkeypatch.setattr(broken.embedder, "_load", fail)
+    entries = list(crawl([str(tmp_path)]))
+    [result] = analyse_stream([(e, frozenset()) for e in entries], broken, ScanOptions(jobs=1))
+    assert result.fatal == "the embedder file is damaged"
+
+
+def test_decode_keeps_pillow_blocks_for_the_next_photo_and_never_lowers_the_setting(astronaut, monkeypatch):
+    import facecluster.decode as decode_module
+
+    saved = Image.core.get_blocks_max()
+    try:
+        kept = decode_module.PILLOW_BLOCKS_KEPT
+        for before, after in ((0, kept), (kept + 12, kept + 12)):
+            Image.core.set_blocks_max(before)
+            monkeypatch.setattr(decode_module, "_blocks_set", False)
+            first = decode_module.decode(jpeg_bytes(astronaut)).rgb
+            assert Image.core.get_blocks_max() == after
+            # Reused (dirty) blocks: the next photos decode to the same pixels all the same.
+            decode_module.decode(jpeg_bytes(astronaut[::-1]))
+            assert np.array_equal(decode_module.decode(jpeg_bytes(astronaut)).rgb, first)
+    finally:
+        Image.core.set_blocks_max(saved)
