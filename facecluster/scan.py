@@ -482,6 +482,7 @@ class _Prepared:
     facts: PhotoFacts
     photo: object  # decode.Decoded
     data: bytes  # the file (its first IN_MEMORY_BYTES for bigger ones): XMP face names are read from it
+    detector_input: object = None  # Detector.prepare(photo.rgb), made ahead where the detector has that step
 
 
 class _Prefetch:
@@ -492,13 +493,16 @@ class _Prefetch:
     (at most max_side^2 pixels, 12 MB at 2048, plus its file bytes), so a
     worker's memory stays what decode.py budgets plus that one photo.
 
+    The decode thread also makes the detector's input (resized, padded: about
+    5 MB more while a photo waits), the Python part of detection.
+
     A second thread (`faces`) makes the current photo's face thumbnails and
     their quality while the stream's own thread aligns and embeds its faces
     (see find_faces), and loads the embedder while the first photo is detected.
     """
 
-    def __init__(self, items, options: ScanOptions) -> None:
-        self.items, self.options = iter(items), options
+    def __init__(self, items, options: ScanOptions, prepare: Callable | None = None) -> None:
+        self.items, self.options, self.prepare = iter(items), options, prepare
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecluster-decode")
         self.faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecluster-faces")
         self.pending = None
@@ -506,7 +510,7 @@ class _Prefetch:
 
     def _submit_next(self) -> None:
         item = next(self.items, None)
-        self.pending = None if item is None else (item, self.pool.submit(_prepare_file, item[0], self.options, item[1]))
+        self.pending = None if item is None else (item, self.pool.submit(_prepare_file, item[0], self.options, item[1], self.prepare))
 
     def upcoming(self) -> tuple[CrawlEntry, frozenset[str]] | None:
         return None if self.pending is None else self.pending[0]
@@ -543,7 +547,7 @@ def analyse_stream(items, pack: ModelPack, options: ScanOptions):
     Example:
         for result in analyse_stream([(entry, frozenset())], load_pack("sface"), ScanOptions()): ...
     """
-    ahead = _Prefetch(items, options)
+    ahead = _Prefetch(items, options, pack.detector.prepare)
     _ahead.prefetch = ahead
     try:
         # The models load while the first photo decodes; the embedder (the slow one
@@ -580,9 +584,16 @@ def analyse_file(entry: CrawlEntry, pack: ModelPack, options: ScanOptions, known
         return FileResult(_failed(facts, f"unexpected error: {type(e).__name__}: {str(e)[:200]}"))
 
 
-def _prepare_file(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[str]) -> FileResult | _Prepared:
-    """Read, hash and decode one file (the part the prefetch thread runs)."""
-    return _prepare(entry, options, known_hashes, PhotoFacts(path=entry.path, size=entry.size, mtime_ns=entry.mtime_ns))
+def _prepare_file(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[str],
+                  prepare: Callable | None = None) -> FileResult | _Prepared:
+    """Read, hash and decode one file, and make the detector's input with `prepare` (the part the prefetch thread runs)."""
+    ready = _prepare(entry, options, known_hashes, PhotoFacts(path=entry.path, size=entry.size, mtime_ns=entry.mtime_ns))
+    if prepare is not None and isinstance(ready, _Prepared) and _may_hold_faces(ready.photo.rgb, ready.photo.scale):
+        try:
+            ready.detector_input = prepare(ready.photo.rgb)
+        except Exception:  # made again at detection, where a failure is recorded for the photo
+            pass
+    return ready
 
 
 class _NotRegular(Exception):
@@ -647,7 +658,7 @@ def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> 
     """Detect, align and embed the faces of a prepared file, and match its XMP face names."""
     entry, facts, photo, data = ready.entry, ready.facts, ready.photo, ready.data
     try:
-        faces = find_faces(photo.rgb, pack, photo.scale, pool)
+        faces = find_faces(photo.rgb, pack, photo.scale, pool, ready.detector_input)
     except ModelError as e:
         return FileResult(facts, fatal=str(e))
     except Exception as e:  # a model choking on one odd image must not end the scan
@@ -668,20 +679,26 @@ def _failed(facts: PhotoFacts, reason: str) -> PhotoFacts:
     return replace(facts, error=reason)
 
 
-def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, pool: Executor | None = None) -> list[Face]:
+def _may_hold_faces(rgb: np.ndarray, scale: float) -> bool:
+    return min(rgb.shape[:2]) / scale >= config.MIN_FACE_PIXELS
+
+
+def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, pool: Executor | None = None,
+               prepared: object | None = None) -> list[Face]:
     """Detect, align and embed every face of one decoded image.
 
     `scale` is the decoded image's size over the photo's full size; stored
     boxes and landmarks are in full-size (displayed) pixels. With a `pool` (one
     thread), the thumbnails and their quality are made there while this thread
     aligns and embeds: Pillow and OpenCV release the GIL, and so does onnxruntime.
+    `prepared` is the detector's input for `rgb` where it was made ahead.
 
     Example:
         faces = find_faces(decode(data).rgb, load_pack("sface"))
     """
-    if min(rgb.shape[:2]) / scale < config.MIN_FACE_PIXELS:
+    if not _may_hold_faces(rgb, scale):
         return []  # too small to hold a face we would keep: do not enlarge 1x1 icons to 640 px
-    found = pack.detector.predict(rgb)
+    found = pack.detector.predict(rgb, prepared)
     if len(found):
         sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]) / scale
         keep = sides >= config.MIN_FACE_PIXELS

@@ -120,3 +120,35 @@ def test_decode_keeps_pillow_blocks_for_the_next_photo_and_never_lowers_the_sett
             assert np.array_equal(decode_module.decode(jpeg_bytes(astronaut)).rgb, first)
     finally:
         Image.core.set_blocks_max(saved)
+
+
+def test_detector_input_is_made_ahead_in_the_decode_thread_and_detects_the_same(tmp_path, t1, monkeypatch, pack):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(t1))
+    (tmp_path / "b.jpg").write_bytes(jpeg_bytes(t1[:, ::-1]))
+    made_in, used = [], []
+    real_prepare, real_predict = pack.detector.prepare, type(pack.detector).predict
+
+    def prepare(rgb):
+        made_in.append(threading.current_thread().name)
+        return real_prepare(rgb)
+
+    def predict(self, rgb, prepared=None):
+        used.append(prepared is not None)
+        found = real_predict(self, rgb, prepared)
+        again = real_predict(self, rgb, real_prepare(rgb))  # made here, in this thread: the same detections
+        assert np.array_equal(found.boxes, again.boxes) and np.array_equal(found.landmarks, again.landmarks)
+        return found
+
+    monkeypatch.setattr(pack.detector, "prepare", prepare)
+    monkeypatch.setattr(type(pack.detector), "predict", predict)
+    entries = list(crawl([str(tmp_path)]))
+    results = list(analyse_stream([(e, frozenset()) for e in entries], pack, ScanOptions(jobs=1)))
+    assert [len(r.faces) for r in results] == [6, 6]
+    assert used == [True, True] and made_in and all(name.startswith("facecluster-decode") for name in made_in)
+
+
+def test_a_photo_too_small_for_a_face_gets_no_detector_input(tmp_path, pack):
+    path = tmp_path / "tiny.png"
+    Image.new("RGB", (8, 8), "white").save(path)
+    ready = _prepare_file(CrawlEntry(str(path), path.stat().st_size, 0), ScanOptions(jobs=1), frozenset(), pack.detector.prepare)
+    assert ready.detector_input is None and find_faces(ready.photo.rgb, pack, ready.photo.scale) == []

@@ -61,12 +61,17 @@ class InferenceModel(ABC):
 
 class Detector(InferenceModel):
     @abstractmethod
-    def _predict(self, rgb: npt.NDArray[np.uint8]) -> Detections: ...
+    def _predict(self, rgb: npt.NDArray[np.uint8], prepared: object | None = None) -> Detections: ...
 
-    def predict(self, rgb: npt.NDArray[np.uint8]) -> Detections:
-        """Find faces in an RGB uint8 image of shape (h, w, 3)."""
+    def prepare(self, rgb: npt.NDArray[np.uint8]) -> object | None:
+        """The model's input for `rgb`, made without the model (so any thread may make it ahead); None where
+        the detector has no such step."""
+        return None
+
+    def predict(self, rgb: npt.NDArray[np.uint8], prepared: object | None = None) -> Detections:
+        """Find faces in an RGB uint8 image of shape (h, w, 3); `prepared` is `prepare(rgb)` if made already."""
         self.load()
-        return self._predict(rgb)
+        return self._predict(rgb, prepared)
 
 
 class Embedder(InferenceModel):

@@ -99,7 +99,7 @@ class InsightFaceDetector(Detector):
         model.prepare(ctx_id=-1, input_size=(self.det_size, self.det_size), det_thresh=self.threshold)
         self._model = model
 
-    def _predict(self, rgb: npt.NDArray[np.uint8]) -> Detections:
+    def _predict(self, rgb: npt.NDArray[np.uint8], prepared: object | None = None) -> Detections:
         det, kps = self._model.detect(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=(self.det_size, self.det_size))
         if det is None or len(det) == 0:
             return Detections.empty()

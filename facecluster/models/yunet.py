@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,8 @@ class YuNetDetector(Detector):
         self._input_name = self._session.get_inputs()[0].name
         self._output_names = [o.name for o in self._session.get_outputs()]
 
-    def _predict(self, rgb: npt.NDArray[np.uint8]) -> Detections:
+    def prepare(self, rgb: npt.NDArray[np.uint8]) -> _Input:
+        """The network's input for `rgb`: resized, BGR, padded (no model needed; any thread)."""
         import cv2
 
         h, w = rgb.shape[:2]
@@ -71,6 +73,12 @@ class YuNetDetector(Detector):
         # YuNet was trained on BGR 0..255 without normalisation.
         blob = np.zeros((1, 3, ph, pw), np.float32)
         blob[0, :, :rh, :rw] = resized[:, :, ::-1].transpose(2, 0, 1)
+        return _Input(blob, scale, rh, rw)
+
+    def _predict(self, rgb: npt.NDArray[np.uint8], prepared: _Input | None = None) -> Detections:
+        prepared = self.prepare(rgb) if prepared is None else prepared
+        blob, scale, rh, rw = prepared.blob, prepared.scale, prepared.height, prepared.width
+        ph, pw = blob.shape[2:]
         outputs = dict(zip(self._output_names, self._session.run(None, {self._input_name: blob})))
         found = decode_yunet(outputs, ph, pw, self.score_threshold)
         keep = nms(found.boxes, found.scores, self.nms_threshold)
@@ -80,6 +88,16 @@ class YuNetDetector(Detector):
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, rw)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, rh)
         return Detections(boxes, found.scores, found.landmarks).scaled(1.0 / scale)
+
+
+@dataclass(frozen=True)
+class _Input:
+    """What `prepare` makes: the padded blob, the resize factor and the resized image's size."""
+
+    blob: npt.NDArray[np.float32]
+    scale: float
+    height: int
+    width: int
 
 
 def _round_up(n: int, m: int) -> int:
