@@ -23,6 +23,7 @@ group's scored faces), and the BCubed precision of the groups holding them.
     python benchmarks/quality.py --min-faces 5      # no small groups
     python benchmarks/quality.py --alone            # also each set scanned alone
     python benchmarks/quality.py --method agglomerative --threshold 1.0
+    python benchmarks/quality.py --skip-below 20   # as if faces under 20 px were never embedded
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="draws of the small-people set (0 to skip it)")
     parser.add_argument("--alone", action="store_true", help="also group each identity set on its own")
     parser.add_argument("--no-scan", action="store_true", help="use the database as it is (already scanned)")
+    parser.add_argument("--skip-below", type=float, default=0.0,
+                        help="issue 12 item 2: group as if faces whose shorter side is under this many pixels had not been embedded")
     args = parser.parse_args()
     root = Path(args.facedata)
     if not root.is_dir():
@@ -193,7 +196,18 @@ def main() -> None:
     print(f"{options.method} min_faces={options.min_faces} min_samples={options.min_samples} threshold={options.threshold} "
           f"min_size={options.min_face_size} min_score={options.min_score} min_quality={options.min_quality}")
     print(f"\nONE library database: {len(data.face_ids)} faces in {len(set(data.photo_ids.tolist()))} photos")
-    labels, attached, passes = group_labels(subset(data, np.arange(len(data.face_ids))), options)
+    # --skip-below: those faces take no part at all (never embedded); scored ones count as unclustered.
+    kept = np.flatnonzero(data.sizes >= args.skip_below)
+    labels, passes = np.full(len(data.face_ids), -1, np.int64), np.zeros(len(data.face_ids), bool)
+    labels[kept], attached, passes[kept] = group_labels(subset(data, kept), options)
+    attached = kept[attached]
+    if args.skip_below:
+        skipped = np.ones(len(data.face_ids), bool)
+        skipped[kept] = False
+        in_groups = face_set == "groups"
+        print(f"skipped (not embedded, under {args.skip_below:g} px): {int(skipped.sum())} of {len(skipped)} faces; "
+              f"groups/: {int(skipped[in_groups].sum())} of {int(in_groups.sum())}; scored faces skipped: "
+              f"{sum(1 for r in scored if skipped[r])}")
     print(f"{'set':<38} {'scored':>6} {'B3 P':>6} {'B3 R':>6} {'B3 F':>6} {'uncl.':>6}  target")
     for name in sets:
         rows = sorted(r for r in scored if face_set[r] == name)
@@ -219,6 +233,7 @@ def main() -> None:
         found, precision = [], []
         for seed in range(args.seeds):
             rows_kept, keep = small_subset(data, face_set, identity, scored, seed)
+            rows_kept = rows_kept[data.sizes[rows_kept] >= args.skip_below]
             part = np.full(len(data.face_ids), -1, np.int64)
             part[rows_kept] = group_labels(subset(data, rows_kept), options)[0]
             f, p = small_people(part, rows_kept, keep, face_set, identity, scored)
