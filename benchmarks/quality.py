@@ -126,14 +126,17 @@ def small_people(labels, rows_kept, keep, face_set, identity, scored):
     return found / max(len(keep), 1), precision
 
 
-def small_subset(data, face_set, identity, scored, seed):
-    """Rows of the library with every SMALL_SETS identity cut to 2..4 photos; and the (set, identity) pairs kept."""
+def small_subset(data, face_set, identity, scored, seed, paths):
+    """Rows of the library with every SMALL_SETS identity cut to 2..4 photos; and the (set, identity) pairs kept.
+
+    Photos are drawn in path order, not by database id (which follows the order a
+    scan happened to store them), so a seed draws the same photos in any database."""
     rng = np.random.default_rng(seed)
     drop, keep = set(), []
     for name in SMALL_SETS:
         rows = sorted(r for r in scored if face_set[r] == name)
         for who in sorted({identity[r] for r in rows}):
-            photos = sorted({int(data.photo_ids[r]) for r in rows if identity[r] == who})
+            photos = sorted({int(data.photo_ids[r]) for r in rows if identity[r] == who}, key=lambda p: paths[p])
             if len(photos) < 2:
                 continue
             chosen = set(rng.choice(photos, size=min(int(rng.integers(2, 5)), len(photos)), replace=False).tolist())
@@ -232,7 +235,7 @@ def main() -> None:
     if args.seeds:
         found, precision = [], []
         for seed in range(args.seeds):
-            rows_kept, keep = small_subset(data, face_set, identity, scored, seed)
+            rows_kept, keep = small_subset(data, face_set, identity, scored, seed, paths)
             rows_kept = rows_kept[data.sizes[rows_kept] >= args.skip_below]
             part = np.full(len(data.face_ids), -1, np.int64)
             part[rows_kept] = group_labels(subset(data, rows_kept), options)[0]
