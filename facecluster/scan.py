@@ -494,7 +494,9 @@ class _Prefetch:
     worker's memory stays what decode.py budgets plus that one photo.
 
     The decode thread also makes the detector's input (resized, padded: about
-    5 MB more while a photo waits), the Python part of detection.
+    5 MB more while a photo waits), the Python part of detection, unless the
+    stream is already waiting for that photo: where decoding is the slower half
+    (big camera photos) the stream's thread makes it instead.
 
     A second thread (`faces`) makes the current photo's face thumbnails and
     their quality while the stream's own thread aligns and embeds its faces
@@ -503,6 +505,7 @@ class _Prefetch:
 
     def __init__(self, items, options: ScanOptions, prepare: Callable | None = None) -> None:
         self.items, self.options, self.prepare = iter(items), options, prepare
+        self._waited_for = threading.Event()  # the stream is blocked on the photo being prepared
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecluster-decode")
         self.faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facecluster-faces")
         self.pending = None
@@ -510,7 +513,11 @@ class _Prefetch:
 
     def _submit_next(self) -> None:
         item = next(self.items, None)
-        self.pending = None if item is None else (item, self.pool.submit(_prepare_file, item[0], self.options, item[1], self.prepare))
+        prepare = None if self.prepare is None else self._prepare_unless_waited_for
+        self.pending = None if item is None else (item, self.pool.submit(_prepare_file, item[0], self.options, item[1], prepare))
+
+    def _prepare_unless_waited_for(self, rgb):
+        return None if self._waited_for.is_set() else self.prepare(rgb)
 
     def upcoming(self) -> tuple[CrawlEntry, frozenset[str]] | None:
         return None if self.pending is None else self.pending[0]
@@ -520,9 +527,12 @@ class _Prefetch:
         if self.pending is None or self.pending[0][0] is not entry:
             return None
         future = self.pending[1]
+        if not future.done():
+            self._waited_for.set()
         try:
             return future.result()
         finally:
+            self._waited_for.clear()
             self._submit_next()
 
     def close(self) -> None:

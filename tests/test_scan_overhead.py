@@ -122,29 +122,42 @@ def test_decode_keeps_pillow_blocks_for_the_next_photo_and_never_lowers_the_sett
         Image.core.set_blocks_max(saved)
 
 
-def test_detector_input_is_made_ahead_in_the_decode_thread_and_detects_the_same(tmp_path, t1, monkeypatch, pack):
-    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(t1))
-    (tmp_path / "b.jpg").write_bytes(jpeg_bytes(t1[:, ::-1]))
-    made_in, used = [], []
-    real_prepare, real_predict = pack.detector.prepare, type(pack.detector).predict
+def test_detector_input_made_ahead_detects_the_same(tmp_path, t1, pack):
+    path = tmp_path / "a.jpg"
+    path.write_bytes(jpeg_bytes(t1))
+    ready = _prepare_file(CrawlEntry(str(path), path.stat().st_size, 0), ScanOptions(jobs=1), frozenset(), pack.detector.prepare)
+    assert ready.detector_input is not None
+    ahead = find_faces(ready.photo.rgb, pack, ready.photo.scale, None, ready.detector_input)
+    assert len(ahead) == 6 and same_faces(ahead, find_faces(ready.photo.rgb, pack, ready.photo.scale))
+
+
+def test_stream_makes_detector_input_in_the_decode_thread_only(tmp_path, t1, monkeypatch, pack):
+    for i in range(3):
+        (tmp_path / f"{i}.jpg").write_bytes(jpeg_bytes(t1[:, ::-1] if i % 2 else t1))
+    made_in = []
+    real_prepare = pack.detector.prepare
 
     def prepare(rgb):
         made_in.append(threading.current_thread().name)
         return real_prepare(rgb)
 
-    def predict(self, rgb, prepared=None):
-        used.append(prepared is not None)
-        found = real_predict(self, rgb, prepared)
-        again = real_predict(self, rgb, real_prepare(rgb))  # made here, in this thread: the same detections
-        assert np.array_equal(found.boxes, again.boxes) and np.array_equal(found.landmarks, again.landmarks)
-        return found
-
     monkeypatch.setattr(pack.detector, "prepare", prepare)
-    monkeypatch.setattr(type(pack.detector), "predict", predict)
     entries = list(crawl([str(tmp_path)]))
     results = list(analyse_stream([(e, frozenset()) for e in entries], pack, ScanOptions(jobs=1)))
-    assert [len(r.faces) for r in results] == [6, 6]
-    assert used == [True, True] and made_in and all(name.startswith("facecluster-decode") for name in made_in)
+    assert [len(r.faces) for r in results] == [6, 6, 6]
+    # Ahead in the decode thread where it was not waited for, else by the detector itself in the stream's thread.
+    assert len(made_in) == 3 and all(n.startswith("facecluster-decode") or n == threading.current_thread().name for n in made_in)
+
+
+def test_the_decode_thread_leaves_the_detector_input_to_a_stream_that_waits_for_it(pack, astronaut):
+    calls = []
+    ahead = scan_module._Prefetch(iter([]), ScanOptions(jobs=1), lambda rgb: calls.append(1) or "input")
+    try:
+        assert ahead._prepare_unless_waited_for(astronaut) == "input"
+        ahead._waited_for.set()  # what take() sets while it blocks on an unfinished photo
+        assert ahead._prepare_unless_waited_for(astronaut) is None and calls == [1]
+    finally:
+        ahead.close()
 
 
 def test_a_photo_too_small_for_a_face_gets_no_detector_input(tmp_path, pack):
