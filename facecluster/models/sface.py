@@ -98,7 +98,7 @@ class SFaceEmbedder(Embedder):
             graphs = functools.cache(lambda: runtime_graph(shipped))
             key = f"{source}:{FLOAT_RECIPE}"
             self._session = onnx_util.session(cache.cached("sface_fp32_trunk", key, lambda: graphs()[0]), self.threads)
-            self._head = onnx_util.session(cache.cached("sface_fp32_head", key, lambda: graphs()[1]), self.threads)
+            self._head = onnx_util.session(cache.cached("sface_fp32_head", key, lambda: graphs()[1]), self.threads, optimize_all=False)
             self._head_input = self._head.get_inputs()[0].name
         self._input_name = self._session.get_inputs()[0].name
 
