@@ -561,9 +561,9 @@ def analyse_stream(items, pack: ModelPack, options: ScanOptions):
     _ahead.prefetch = ahead
     try:
         # The models load while the first photo decodes; the embedder (the slow one
-        # to load) in the faces thread, so that the first photo is detected meanwhile.
-        _load_quietly(pack.detector)
+        # to load) in the faces thread, started first, so that the first photo is detected meanwhile.
         ahead.faces.submit(_load_quietly, pack.embedder)
+        _load_quietly(pack.detector)
         while (item := ahead.upcoming()) is not None:
             yield analyse_file(item[0], pack, options, item[1])
             if ahead.upcoming() is item:
