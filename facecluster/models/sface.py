@@ -59,6 +59,13 @@ def runtime_graph(shipped: bytes) -> tuple[bytes, bytes]:
     return onnx_util.split_final_gemm(onnx_util.make_dims_dynamic(data, {0: "batch"}))
 
 
+def _runtime_graph_or_error(shipped: bytes) -> tuple[bytes, bytes]:
+    try:
+        return runtime_graph(shipped)
+    except ValueError as e:  # a graph of another shape than SFace 2021dec's (the digest pins it; never here)
+        raise ModelError(f"cannot prepare the SFace model: {e}") from None
+
+
 class SFaceEmbedder(Embedder):
     """Aligned 112x112 RGB crops, 0..255 unnormalised (as cv2.FaceRecognizerSF feeds it).
 
@@ -95,7 +102,7 @@ class SFaceEmbedder(Embedder):
             data = cache.cached("sface_int8", int8_key(source), lambda: sface_int8.build(float_graph(shipped), RANGES))
             self._session = onnx_util.session(data, self.threads, fold_qdq=False)
         else:
-            graphs = functools.cache(lambda: runtime_graph(shipped))
+            graphs = functools.cache(lambda: _runtime_graph_or_error(shipped))
             key = f"{source}:{FLOAT_RECIPE}"
             self._session = onnx_util.session(cache.cached("sface_fp32_trunk", key, lambda: graphs()[0]), self.threads)
             self._head = onnx_util.session(cache.cached("sface_fp32_head", key, lambda: graphs()[1]), self.threads, optimize_all=False)
