@@ -173,10 +173,7 @@ def prelu_scale_into_next(model_bytes: bytes) -> bytes:
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
     weights = {init.name: init for init in graph.initializer}
-    readers: dict[str, list] = {}
-    for n in graph.node:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
+    readers = _readers(graph.node)
     graph_outputs = {o.name for o in graph.output}
 
     def linear_reader(name: str):
@@ -304,10 +301,7 @@ def fold_batchnorm(model_bytes: bytes) -> bytes:
                 n.input[i] = renames[name]
     weights = {init.name: numpy_helper.to_array(init).astype(np.float32) for init in graph.initializer}
     producer = {out: n for n in nodes for out in n.output}
-    readers: dict[str, list] = {}
-    for n in nodes:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
+    readers = _readers(nodes)
     graph_outputs = {o.name for o in graph.output}
     removed = set()
     for bn in [n for n in nodes if n.op_type == "BatchNormalization"]:
@@ -358,6 +352,15 @@ def fold_batchnorm(model_bytes: bytes) -> bytes:
     graph.initializer.extend(numpy_helper.from_array(w, name) for name, w in weights.items())
     _drop_unused_initializers(graph)
     return model.SerializeToString()
+
+
+def _readers(nodes) -> dict[str, list]:
+    """Tensor name -> the nodes that read it, in graph order."""
+    readers: dict[str, list] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
 
 
 def _plain_gemm(node) -> bool:

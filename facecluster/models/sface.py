@@ -27,11 +27,15 @@ def float_graph(shipped: bytes) -> bytes:
     Example:
         graph = float_graph(read_verified(path, sha))
     """
+    data = onnx_util.prelu_as_depthwise(_folded(shipped))
+    return onnx_util.make_dims_dynamic(data, {0: "batch"})
+
+
+def _folded(shipped: bytes) -> bytes:
+    """The repairs and numpy folds both graphs start from: weights dequantised, BatchNorm folded."""
     data = onnx_util.repair_block_quantized(shipped)
     data = onnx_util.fold_weight_dequantize(data)
-    data = onnx_util.fold_batchnorm(data)
-    data = onnx_util.prelu_as_depthwise(data)
-    return onnx_util.make_dims_dynamic(data, {0: "batch"})
+    return onnx_util.fold_batchnorm(data)
 
 
 # Change FLOAT_RECIPE whenever runtime_graph changes: it is part of the cache key.
@@ -45,16 +49,13 @@ def runtime_graph(shipped: bytes) -> tuple[bytes, bytes]:
     folded into the layer after it, split before the last Gemm (onnx.split_final_gemm).
 
     The embeddings are those of `float_graph` up to float rounding (cosine
-    1.0000000 on 1,237 faces, largest difference 3e-7); 7.7 ms a face instead
-    of 8.2 one face a call, 7.0 with a photo's 12 faces (docs/benchmarks.md).
+    1.0000000 on 1,237 faces, largest difference 3e-7); 6.9 ms a face instead
+    of 7.7 one face a call, 6.4 with a photo's 12 faces (docs/benchmarks.md).
 
     Example:
         trunk, head = runtime_graph(read_verified(path, sha))
     """
-    data = onnx_util.repair_block_quantized(shipped)
-    data = onnx_util.fold_weight_dequantize(data)
-    data = onnx_util.fold_batchnorm(data)
-    data = onnx_util.prelu_scale_into_next(data)
+    data = onnx_util.prelu_scale_into_next(_folded(shipped))
     data = onnx_util.prelu_as_depthwise(data)  # any PRelu the fold could not take
     return onnx_util.split_final_gemm(onnx_util.make_dims_dynamic(data, {0: "batch"}))
 
