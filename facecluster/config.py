@@ -17,6 +17,9 @@ DETECTION_THRESHOLD = 0.6  # YuNet score; OpenCV's own default
 # group (the quality score rates them 0), and grouping without them gave the same BCubed F
 # (benchmarks/quality.py --skip-below 20); each cost an embedding. docs/benchmarks.md.
 MIN_FACE_PIXELS = 20
+# Two boxes on one photo are the same face found again (another detector, other detection
+# settings, a rebuilt database) when their intersection over union reaches this.
+SAME_FACE_IOU = 0.5
 THUMB_SIZE = 128  # stored face thumbnail, pixels a side
 BATCH_PHOTOS = 64  # photos per database transaction while scanning
 # Bounds on scan options: --det-size 20000 took 15.9 GB. Photos are decoded to at

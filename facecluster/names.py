@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from facecluster import config
 from facecluster.atomic import atomic_path, check_new_file, write_atomic
 from facecluster.errors import FaceclusterError
 from facecluster.people import PeopleError, clean_name, is_text
@@ -28,7 +29,6 @@ from facecluster.xmp import iou
 
 FORMAT = "facecluster-names"
 VERSION = 1
-MIN_IOU = 0.5  # the same face, found again, by another detector or after a rebuild
 MAX_NAME_FILE_BYTES = 512 * 1024 * 1024  # about 2 million faces; a bigger file is not a name file
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -212,7 +212,7 @@ def _is_number(value: object) -> bool:
 
 def _find_face(store: Store, key: dict) -> tuple[int, str, int | None] | None:
     sha256, box = key["photo_sha256"], tuple(float(v) for v in key["box"])
-    best, best_overlap = None, MIN_IOU
+    best, best_overlap = None, config.SAME_FACE_IOU
     for face_id, model, face_box, person in store.faces_of_content(sha256):
         overlap = iou(box, face_box)
         if overlap >= best_overlap:

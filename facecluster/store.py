@@ -28,6 +28,7 @@ from facecluster import config
 from facecluster.errors import StoreBusy, StoreError
 from facecluster.migrations import migrations
 from facecluster.records import Face, PhotoFacts
+from facecluster.xmp import iou
 
 try:
     import fcntl
@@ -344,12 +345,12 @@ class Store:
             )
             new_ids.append((int(cursor.lastrowid), f.box))
         pairs = sorted(
-            ((_iou(o[1:5], box), o, new_id) for o in old for new_id, box in new_ids), key=lambda t: -t[0]
+            ((iou(o[1:5], box), o, new_id) for o in old for new_id, box in new_ids), key=lambda t: -t[0]
         )
         used_old: set[int] = set()
         used_new: set[int] = set()
         for overlap, o, new_id in pairs:
-            if overlap < 0.5 or o[0] in used_old or new_id in used_new:
+            if overlap < config.SAME_FACE_IOU or o[0] in used_old or new_id in used_new:
                 continue
             used_old.add(o[0])
             used_new.add(new_id)
@@ -1046,17 +1047,6 @@ class GroupingInputs:
 def _writable(path: Path) -> bool:
     """Can this process write the database file and create files beside it?"""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-
-
-def _iou(a, b) -> float:
-    """Intersection over union of two (x, y, w, h) boxes."""
-    ax, ay, aw, ah = (float(v) for v in a)
-    bx, by, bw, bh = (float(v) for v in b)
-    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
-    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _unusable_shm(shm: Path) -> bool:
