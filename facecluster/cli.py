@@ -38,6 +38,7 @@ from facecluster.people import (
     ignore_person,
     list_people,
     name_person,
+    plural,
     remove_faces,
     resolve,
     show_person,
@@ -227,11 +228,6 @@ class ProgressView:
             err.print(f"scanning: {p.done}/{p.total} files, {p.faces} faces, {rate:.1f} photos/s")
 
 
-def _n(count: int, word: str, plural: str | None = None) -> str:
-    """ "1 photo", "2 photos"."""
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 def render_scan(s: ScanSummary) -> None:
     read = s.new + s.changed + s.moved + s.redetected
     parts = [f"{s.new} new", f"{s.changed} changed", f"{s.moved} moved"]
@@ -239,12 +235,12 @@ def render_scan(s: ScanSummary) -> None:
         parts.append(f"{s.redetected} detected again (other --det-size or --det-threshold)")
     parts += [f"{s.unchanged} unchanged", f"{s.failed} failed"]
     out.print(
-        f"Scanned {_n(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
-        f"{', '.join(parts)}; {_n(s.faces, 'face')} found in {_n(read, 'photo')} read."
+        f"Scanned {plural(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
+        f"{', '.join(parts)}; {plural(s.faces, 'face')} found in {plural(read, 'photo')} read."
     )
     if s.failures:
         earlier = len(s.failures) - s.failed
-        title = f"{_n(len(s.failures), 'file')} could not be read"
+        title = f"{plural(len(s.failures), 'file')} could not be read"
         if earlier > 0:
             title += (f" ({s.failed} this time; {earlier} failed in an earlier scan and"
                       f" {'is' if earlier == 1 else 'are'} unchanged since, so not read again)")
@@ -256,7 +252,7 @@ def render_scan(s: ScanSummary) -> None:
     if s.prune_refused:
         names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.prune_refused_names.items()))
         err.print(escape(
-            f"Not pruned: the {_n(len(s.missing), 'photo')} gone from disk hold {_n(s.prune_refused, 'named face')} "
+            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {plural(s.prune_refused, 'named face')} "
             f"({names}). If they are really gone, run again with --prune --yes to remove them with those faces."
         ))
     elif s.missing:
@@ -264,17 +260,17 @@ def render_scan(s: ScanSummary) -> None:
             verb = "removed from the database"
             if s.pruned_named:
                 named = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.pruned_named.items()))
-                verb += f" with {_n(sum(s.pruned_named.values()), 'named face')} ({named})"
+                verb += f" with {plural(sum(s.pruned_named.values()), 'named face')} ({named})"
         else:
             verb = "still in the database (use --prune to remove them)"
-        out.print(escape(f"{_n(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
+        out.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
         for path in s.missing[:20]:
             out.print(f"  {escape(_printable(path))}")
         if len(s.missing) > 20:
             out.print(f"  … and {len(s.missing) - 20} more")
     if s.kept_unseen:
         err.print(
-            f"{_n(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
+            f"{plural(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
             "this time (excluded, hidden, or in a folder that cannot be read) and stay as they are."
         )
 
@@ -323,16 +319,16 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
 def render_group(s: GroupSummary) -> None:
     out.print(
-        f"Grouped {_n(s.faces, 'face')} in {s.seconds:.1f} s: {_n(s.groups, 'group')} ({s.new_groups} new, "
+        f"Grouped {plural(s.faces, 'face')} in {s.seconds:.1f} s: {plural(s.groups, 'group')} ({s.new_groups} new, "
         f"{s.kept_groups} kept {'its number' if s.kept_groups == 1 else 'their numbers'}), "
-        f"{_n(s.named, 'named person', 'named people')}."
+        f"{plural(s.named, 'named person', 'named people')}."
     )
     for name, count in sorted(s.joined.items(), key=lambda kv: -kv[1]):
-        out.print(f"  {_n(count, 'new face')} joined {escape(name)}")
+        out.print(f"  {plural(count, 'new face')} joined {escape(name)}")
     if s.attached:
-        out.print(f"  {_n(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
+        out.print(f"  {plural(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
     out.print(
-        f"{_n(s.below_quality + s.noise, 'face')} unclustered: {s.below_quality} below the quality gate, "
+        f"{plural(s.below_quality + s.noise, 'face')} unclustered: {s.below_quality} below the quality gate, "
         f"{s.noise} fit no group."
     )
 
@@ -360,7 +356,7 @@ def people_command(ctx, as_json, include_ignored):
             for p in rows
         ], ensure_ascii=False, indent=2))
         return
-    err.print(Text(_count(len(rows), "person or group", "people and groups")))
+    err.print(Text(plural(len(rows), "person or group", "people and groups")))
     records = []
     for p in rows:
         label = _printable(p.name) if p.name else "(unnamed)"
@@ -369,7 +365,7 @@ def people_command(ctx, as_json, include_ignored):
             (p.first_taken or "")[:10], (p.last_taken or "")[:10], _printable(p.sample_path or ""),
         ])
     _records(["id", "name", "faces", "photos", "first", "last", "sample"], records, right=("id", "faces", "photos"))
-    err.print(Text(f"{_count(unclustered(store), 'face is', 'faces are')} not in any group."))
+    err.print(Text(f"{plural(unclustered(store), 'face is', 'faces are')} not in any group."))
 
 
 cli.add_command(people_command, name="list")
@@ -398,7 +394,7 @@ def name_command(ctx, target, name, unset):
     result = name_person(store, target, None if unset else name)
     if result.merged_from is not None:
         out.print(Text(f"Merged group {result.merged_from} into {_printable(result.name)} (#{result.person_id}): "
-                       f"{_count(result.faces_moved, 'face')} moved."))
+                       f"{plural(result.faces_moved, 'face')} moved."))
     elif result.name is None:
         out.print(Text(f"Group {result.person_id} has no name now (was {_printable(result.previous_name or '-')})."))
     elif result.previous_name and result.previous_name != result.name:
@@ -430,7 +426,7 @@ def show_command(ctx, target, as_json):
         }, ensure_ascii=False, indent=2))
         return
     who = _printable(person.name) if person.name else "Unnamed group"
-    err.print(Text(f"{who} (#{person.id}){' (ignored)' if person.ignored else ''}: {_count(len(faces), 'face')}"))
+    err.print(Text(f"{who} (#{person.id}){' (ignored)' if person.ignored else ''}: {plural(len(faces), 'face')}"))
     _records(
         ["face", "taken", "box (x, y, w, h)", "photo"],
         [[str(f.face_id), (f.taken or "")[:19], ", ".join(f"{v:.0f}" for v in f.box), _printable(f.path)] for f in faces],
@@ -517,27 +513,18 @@ def info_command(ctx, as_json):
     lines = [
         ("database", _printable(info.path)),
         ("size", f"{_size(info.bytes)} ({info.bytes} bytes, with the write-ahead log)"),
-        ("schema", f"{info.schema or '-'} ({_count(info.migrations, 'migration')} applied; SQLite {info.sqlite})"),
+        ("schema", f"{info.schema or '-'} ({plural(info.migrations, 'migration')} applied; SQLite {info.sqlite})"),
         ("photos", f"{info.photos} read, {info.failed} failed"),
         ("faces", f"{info.faces} ({info.unclustered} in no group)"),
-        ("people", f"{info.named} named, {_count(info.groups, 'unnamed group')}, {info.ignored} ignored"),
+        ("people", f"{info.named} named, {plural(info.groups, 'unnamed group')}, {info.ignored} ignored"),
     ]
     for pack in info.packs:
-        lines.append(("model pack", f"{pack.name}: {_count(pack.faces, 'face')}, {pack.dim}-d embeddings, "
+        lines.append(("model pack", f"{pack.name}: {plural(pack.faces, 'face')}, {pack.dim}-d embeddings, "
                                     f"licence {pack.licence}, first used {pack.first_used[:10]}, "
                                     f"sha256 {pack.fingerprint[:12]}"))
     if not info.packs:
         lines.append(("model pack", "none yet (facecluster scan records the pack it uses)"))
     _records(["what", "value"], [list(line) for line in lines], header=False)
-
-
-def _count(n: int, one: str, many: str | None = None) -> str:
-    """ "1 face", "2 faces"; `many` for plurals that are not one + s.
-
-    Example:
-        _count(1, "face") == "1 face"
-    """
-    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
 def _who(person_id: int, name: str | None, start: bool = False) -> str:
@@ -620,16 +607,16 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
         with _output(json_file, force) as stream:
             count = export_json(store, stream, include_ignored)
         if json_file != "-":
-            err.print(f"Wrote {_count(count, 'face')} to {escape(_printable(json_file))}.")
+            err.print(f"Wrote {plural(count, 'face')} to {escape(_printable(json_file))}.")
     if csv_file:
         with _output(csv_file, force, newline="") as stream:
             count = export_csv(store, stream, include_ignored)
         if csv_file != "-":
-            err.print(f"Wrote {_count(count, 'face')} to {escape(_printable(csv_file))}.")
+            err.print(f"Wrote {plural(count, 'face')} to {escape(_printable(csv_file))}.")
     if html_dir:
         summary = export_html(store, Path(html_dir), include_ignored, force=force)
         err.print(
-            f"Wrote {_count(summary.pages, 'page')} for {_count(summary.people, 'person', 'people')} to "
+            f"Wrote {plural(summary.pages, 'page')} for {plural(summary.people, 'person', 'people')} to "
             f"{escape(_printable(str(summary.folder)))}/index.html ({summary.thumbs_written} thumbnails written, "
             f"{summary.thumbs_reused} reused" + (f", {summary.removed} old files removed)." if summary.removed else ").")
         )
@@ -643,12 +630,12 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
         for skipped in result.skipped:
             err.print(f"not written: {escape(_printable(skipped.path))}: {escape(_printable(skipped.reason))}")
         err.print(
-            f"XMP: {_count(len(result.changes), 'sidecar')} {'to change' if dry_run else 'changed'}, "
+            f"XMP: {plural(len(result.changes), 'sidecar')} {'to change' if dry_run else 'changed'}, "
             f"{result.unchanged} already up to date, {len(result.skipped)} left untouched."
         )
         if result.skipped:
             raise click.ClickException(
-                f"{_count(len(result.skipped), 'sidecar or name', 'sidecars or names')} could not be written (listed above); "
+                f"{plural(len(result.skipped), 'sidecar or name', 'sidecars or names')} could not be written (listed above); "
                 "every other sidecar was"
             )
 
@@ -714,16 +701,16 @@ def names_command(ctx, export_file, import_file, force):
             click.echo(json.dumps(document, ensure_ascii=False, indent=1))
         else:
             faces = sum(len(p["faces"]) for p in document["people"])
-            err.print(f"Wrote {_count(len(document['people']), 'name')} ({_count(faces, 'face')}) "
+            err.print(f"Wrote {plural(len(document['people']), 'name')} ({plural(faces, 'face')}) "
                       f"to {escape(_printable(export_file))}.")
         return
     summary = import_names(store, import_file)
     for name, reason in sorted(summary.refused.items()):
         err.print(f"not imported: {escape(_printable(name))}: {escape(reason)}")
     for name, count in sorted(summary.named.items()):
-        err.print(f"  {escape(_printable(name))}: {_count(count, 'face')}")
+        err.print(f"  {escape(_printable(name))}: {plural(count, 'face')}")
     err.print(
-        f"Imported {_count(len(summary.named), 'name')} for {_count(sum(summary.named.values()), 'face')}; "
+        f"Imported {plural(len(summary.named), 'name')} for {plural(sum(summary.named.values()), 'face')}; "
         f"{summary.not_found} not in this database, {summary.conflicts} already named otherwise."
     )
 

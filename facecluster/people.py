@@ -176,7 +176,7 @@ def remove_faces(store: Store, face_ids: list[int]) -> list[tuple[int, int | Non
                 names = {row[0]: row[2] for row in before["people"]}
                 groups = sorted({p for _, p in done if p is not None})
                 where = ", ".join(f"{names[p]} (#{p})" if names.get(p) else f"group {p}" for p in groups) or "no group"
-                store.log_action("remove", f"Took {_faces(len(done))} ({_ids(f for f, _ in done)}) out of {where}", before)
+                store.log_action("remove", f"Took {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) out of {where}", before)
     missing = sorted(set(face_ids) - {f for f, _ in done})
     if missing:
         raise PeopleError(f"no face with id {', '.join(map(str, missing))}" + (
@@ -215,8 +215,13 @@ def _label(person: PersonRow) -> str:
     return f"{person.name} (#{person.id})" if person.name else f"group {person.id}"
 
 
-def _faces(n: int) -> str:
-    return f"{n} face" + ("" if n == 1 else "s")
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """ "1 face", "2 faces"; `words` for plurals that are not word + s.
+
+    Example:
+        plural(1, "photo") == "1 photo"
+    """
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _ids(ids) -> str:

@@ -34,6 +34,7 @@ from facecluster.atomic import AtomicBatch, write_atomic
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.export import Collection, PersonExport, collect, representative
 from facecluster.names import portable_path
+from facecluster.people import plural
 from facecluster.store import ExportFace, Store
 
 CARDS_PER_PAGE = 200
@@ -149,15 +150,6 @@ def _write_marker(folder: Path, files: set[str]) -> None:
     document = {"format": MARKER_FORMAT, "note": "written by facecluster export --html; lists the files it wrote here",
                 "files": sorted(files)}
     write_atomic(folder / MARKER, json.dumps(document, indent=0) + "\n")
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """ "1 face", "2 faces".
-
-    Example:
-        plural(1, "photo") == "1 photo"
-    """
-    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def shell_command(store_path: Path, person_id: int) -> str:

@@ -12,7 +12,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from facecluster import config
 from facecluster.errors import FaceclusterError
-from facecluster.export.html import plural
 from facecluster.grouping import GroupOptions
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
@@ -24,6 +23,7 @@ from facecluster.people import (
     merge_people,
     name_person,
     people_page,
+    plural,
     recent_actions,
     regroup,
     remove_faces,
