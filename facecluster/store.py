@@ -682,17 +682,9 @@ class Store:
 
     def export_faces(self) -> Iterator[ExportFace]:
         """Every face with what an export shows of it, ordered by person, then date taken."""
-        rows = self.db.execute(
-            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
-            "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id "
-            "ORDER BY f.person_id IS NULL, f.person_id, p.taken, p.path, f.id"
-        )
+        rows = self.db.execute(_EXPORT_FACE_SQL + "ORDER BY f.person_id IS NULL, f.person_id, p.taken, p.path, f.id")
         for r in rows:
-            yield ExportFace(
-                face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
-                width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
-                landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
-            )
+            yield _export_face(r)
 
     def backup_to(self, destination: Path) -> None:
         """A consistent copy through SQLite's online backup API, safe while others read."""
@@ -875,37 +867,16 @@ class Store:
 
     def face_row(self, face_id: int) -> ExportFace | None:
         """One face with its photo, as an export shows it; None when there is no such face."""
-        r = self.db.execute(
-            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
-            "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id WHERE f.id = ?",
-            [face_id],
-        ).fetchone() if 0 < face_id < 2**63 else None
-        if r is None:
-            return None
-        return ExportFace(
-            face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
-            width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
-            landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
-        )
+        r = self.db.execute(_EXPORT_FACE_SQL + "WHERE f.id = ?", [face_id]).fetchone() if 0 < face_id < 2**63 else None
+        return None if r is None else _export_face(r)
 
-    def person_face_rows(self, person_id: int | None, offset: int, limit: int, model: str | None = None) -> list[ExportFace]:
+    def person_face_rows(self, person_id: int | None, offset: int, limit: int) -> list[ExportFace]:
         """One page of a person's faces (None: the unclustered faces), in date order."""
-        where = "f.person_id = ?" if person_id is not None else "f.person_id IS NULL" + (" AND f.model = ?" if model else "")
-        args = [person_id] if person_id is not None else ([model] if model else [])
+        where, args = ("f.person_id = ?", [person_id]) if person_id is not None else ("f.person_id IS NULL", [])
         rows = self.db.execute(
-            "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
-            f"f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id WHERE {where} "
-            "ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?",
-            [*args, limit, offset],
+            _EXPORT_FACE_SQL + f"WHERE {where} ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?", [*args, limit, offset]
         )
-        return [
-            ExportFace(
-                face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
-                width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
-                landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
-            )
-            for r in rows
-        ]
+        return [_export_face(r) for r in rows]
 
     def suggestion_inputs(self, person_id: int, model: str) -> SuggestionInputs:
         """A person's embeddings, and the faces that could be theirs: the pack's faces in no group or in
@@ -1061,6 +1032,21 @@ def _unusable_shm(shm: Path) -> bool:
         return not os.access(shm, os.R_OK | os.W_OK) and shm.exists()
     except OSError:
         return False
+
+
+# A face with what an export (or the review page) shows of it; read by _export_face.
+_EXPORT_FACE_SQL = (
+    "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
+    "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id "
+)
+
+
+def _export_face(r) -> ExportFace:
+    return ExportFace(
+        face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
+        width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
+        landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
+    )
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:
