@@ -307,25 +307,7 @@ class Store:
         if existing_id is not None:
             self._forget_faces(existing_id)
         photo_id = self._upsert_photo(facts, "ok", existing_id)
-        self.db.conn.executemany(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    photo_id,
-                    model,
-                    *f.box,
-                    json.dumps([round(v, 2) for v in f.landmarks]),
-                    f.score,
-                    f.size,
-                    embedding_to_blob(f.embedding),
-                    f.thumb,
-                    f.label,
-                    f.quality,
-                )
-                for f in faces
-            ],
-        )
+        self.db.conn.executemany(_INSERT_FACE_SQL, [_face_values(photo_id, model, f) for f in faces])
         self._mark_scanned(photo_id, model, len(faces), settings)
         return photo_id
 
@@ -337,12 +319,7 @@ class Store:
         self._upsert_photo(facts, "ok", photo_id)
         new_ids = []
         for f in faces:
-            cursor = self.db.execute(
-                "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [photo_id, model, *f.box, json.dumps([round(v, 2) for v in f.landmarks]), f.score, f.size,
-                 embedding_to_blob(f.embedding), f.thumb, f.label, f.quality],
-            )
+            cursor = self.db.execute(_INSERT_FACE_SQL, _face_values(photo_id, model, f))
             new_ids.append((int(cursor.lastrowid), f.box))
         pairs = sorted(
             ((iou(o[1:5], box), o, new_id) for o in old for new_id, box in new_ids), key=lambda t: -t[0]
@@ -1032,6 +1009,18 @@ def _unusable_shm(shm: Path) -> bool:
         return not os.access(shm, os.R_OK | os.W_OK) and shm.exists()
     except OSError:
         return False
+
+
+_INSERT_FACE_SQL = (
+    "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _face_values(photo_id: int, model: str, f: Face) -> tuple:
+    # Landmarks stored at 2 decimals: the quality score is computed from them as stored (scan and backfill agree).
+    return (photo_id, model, *f.box, json.dumps([round(v, 2) for v in f.landmarks]), f.score, f.size,
+            embedding_to_blob(f.embedding), f.thumb, f.label, f.quality)
 
 
 # A face with what an export (or the review page) shows of it; read by _export_face.
