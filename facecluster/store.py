@@ -612,10 +612,7 @@ class Store:
             if row is None:
                 continue
             if row[0] is not None:
-                self.db.execute(
-                    "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) VALUES (?, ?, ?)",
-                    [face_id, row[0], now()],
-                )
+                self.add_rejection(face_id, row[0])
             self.db.execute("UPDATE faces SET person_id = NULL, assigned = 'removed' WHERE id = ?", [face_id])
             done.append((face_id, row[0]))
         return done
