@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
-from facecluster.errors import DecodeError
+from facecluster.errors import DecodeError, short_reason
 
 # Decoding bigger than this buys nothing for faces and costs time: JPEG draft
 # mode decodes at 1/2, 1/4 or 1/8 scale to the smallest size at least this big.
@@ -127,11 +127,11 @@ def decode(source: bytes | BinaryIO, max_side: int = DEFAULT_MAX_SIDE, max_pixel
     except Image.DecompressionBombError as e:  # a plugin's own check while loading (GIF/PNG frames, say)
         raise DecodeError(f"refused as a decompression bomb: {e}") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error) as e:
-        raise DecodeError(f"broken image data: {_short(e)}") from None
+        raise DecodeError(f"broken image data: {short_reason(e)}") from None
     except MemoryError:
         raise DecodeError("image too large to decode in memory") from None
     except Exception as e:  # Pillow's plugins raise many types on hostile input; each is a bad file, not a crash
-        raise DecodeError(f"broken image data: {type(e).__name__}: {_short(e)}") from None
+        raise DecodeError(f"broken image data: {type(e).__name__}: {short_reason(e)}") from None
     full_w, full_h = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise DecodeError(f"unexpected pixel layout {rgb.shape}")
@@ -249,11 +249,6 @@ def _is_empty(fp) -> bool:
     return empty
 
 
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
-
-
 # EXIF orientation -> the transpose that makes the image upright.
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -291,7 +286,7 @@ def _to_rgb(img):
     if mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
         mode = "RGBA"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if mode in _ALPHA_MODES:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from facecluster.crawl import CrawlEntry
-from facecluster.errors import FaceclusterError, UsageProblem
+from facecluster.errors import FaceclusterError, UsageProblem, short_reason
 from facecluster.records import FileResult
 
 # How long to wait for the scheduler to answer before saying it cannot be reached.
@@ -77,8 +77,7 @@ def connect(address: str):
     try:
         return Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as e:
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise FaceclusterError(f"cannot reach the Dask scheduler at {address}: {reason}") from None
+        raise FaceclusterError(f"cannot reach the Dask scheduler at {address}: {short_reason(e)}") from None
 
 
 def analyse_on_dask(address: str, items: Iterable[tuple[CrawlEntry, frozenset[str]]], files: int,

@@ -28,3 +28,14 @@ class ModelError(FaceclusterError):
 
 class DecodeError(FaceclusterError):
     """A file is not a photo we can read. Recorded per file; never aborts a scan."""
+
+
+def short_reason(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name if it has none), at most 200 characters:
+    what a one-line error message quotes of a library's own error.
+
+    Example:
+        short_reason(OSError("disk full\nmore detail"))  # 'disk full'
+    """
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]
