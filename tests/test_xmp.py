@@ -3,8 +3,6 @@
 exiftool reads every sidecar back: it is the reference other photo apps agree with.
 """
 
-import json
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,23 +13,14 @@ from facecluster.store import Store
 from facecluster.xmp import Region, SidecarProblem, parse_regions, parse_xml, sidecar_with_regions
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
-from tests.test_export import add_photo, make_person
+from tests.test_export import add_photo, exif_json, exiftool, make_person
 
 BOX = (100.0, 80.0, 120.0, 140.0)
 
 
-def exiftool():
-    path = shutil.which("exiftool")
-    if path is None:
-        pytest.skip("exiftool not installed (Debian package libimage-exiftool-perl)")
-    return path
-
-
 def tags_of(path) -> dict:
     """Every tag exiftool reads from a sidecar, grouped by namespace, structures kept."""
-    out = subprocess.run([exiftool(), "-json", "-struct", "-G1", "-XMP:all", str(path)],
-                         capture_output=True, text=True, check=True)
-    tags = json.loads(out.stdout)[0]
+    tags = exif_json("-G1", "-XMP:all", str(path))
     tags.pop("SourceFile", None)
     return tags
 
