@@ -84,10 +84,27 @@ def parse_xml(data: bytes) -> ET.Element:
     Example:
         root = parse_xml(b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
     """
-    parser = DefusedXMLParser(target=ET.TreeBuilder(insert_comments=True, insert_pis=True), forbid_dtd=True)
+    return _parse(data)[0]
+
+
+class _Builder(ET.TreeBuilder):
+    """A tree builder that also records the namespace declarations, (prefix, uri) in document order."""
+
+    def __init__(self) -> None:
+        super().__init__(insert_comments=True, insert_pis=True)
+        self.prefixes: list[tuple[str, str]] = []
+
+    def start_ns(self, prefix: str, uri: str) -> None:
+        self.prefixes.append((prefix, uri))
+
+
+def _parse(data: bytes) -> tuple[ET.Element, list[tuple[str, str]]]:
+    """parse_xml's tree, and the prefixes the document declares (one parse for both)."""
+    builder = _Builder()
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True)
     try:
         parser.feed(data)
-        return parser.close()
+        return parser.close(), builder.prefixes
     except ET.ParseError as e:
         raise SidecarProblem(f"not well-formed XML ({e})") from None
     except DefusedXmlException as e:
@@ -263,8 +280,7 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
         ET.SubElement(root, _q("rdf:RDF"))
         prefixes: list[tuple[str, str]] = []
     else:
-        root = parse_xml(existing)
-        prefixes = _declared_prefixes(existing)
+        root, prefixes = _parse(existing)
     if root.tag == _q("x:xmpmeta"):
         rdf = root.find(_q("rdf:RDF"))
         if rdf is None:
@@ -450,30 +466,6 @@ def _readable_tag(tag: str) -> str:
         uri, local = tag[1:].split("}", 1)
         return f"<{local}> of {uri}"
     return f"<{tag}>"
-
-
-def _declared_prefixes(data: bytes) -> list[tuple[str, str]]:
-    """(prefix, uri) as the document declares them, in order; parsed without expanding anything."""
-    found = []
-    parser = DefusedXMLParser(forbid_dtd=True)
-    try:
-        for _, (prefix, uri) in ET.iterparse(_Reader(data), events=("start-ns",), parser=parser):
-            found.append((prefix, uri))
-    except (ET.ParseError, DefusedXmlException):
-        pass
-    return found
-
-
-class _Reader:
-    """A file-like view of bytes for iterparse."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.at = data, 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.data) if n < 0 else self.at + n
-        chunk, self.at = self.data[self.at : end], min(end, len(self.data))
-        return chunk
 
 
 def _normalised(box, width, height):
