@@ -354,9 +354,14 @@ def paginate(items: list, number: int, per_page: int) -> Page:
     Example:
         paginate(list(range(250)), 2, 100).items[0] == 100
     """
-    pages = max(1, -(-len(items) // per_page))
-    number = min(max(1, number), pages)
+    number, pages = _page_bounds(len(items), number, per_page)
     return Page(items[(number - 1) * per_page : number * per_page], number, pages, len(items))
+
+
+def _page_bounds(total: int, number: int, per_page: int) -> tuple[int, int]:
+    """(the page number brought into range, the number of pages) for `total` items."""
+    pages = max(1, -(-total // per_page))
+    return min(max(1, number), pages), pages
 
 
 SHOWN = ("all", "named", "unnamed", "ignored")
@@ -371,14 +376,14 @@ def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = 
     """
     if show not in SHOWN:
         raise PeopleError(f"show must be one of {', '.join(SHOWN)}")
-    cards = [c for c in store.people_summaries() if c.faces]
     keep = {
         "all": lambda c: not c.ignored,
         "named": lambda c: not c.ignored and c.name is not None,
         "unnamed": lambda c: not c.ignored and c.name is None,
         "ignored": lambda c: c.ignored,
     }[show]
-    cards = sorted((c for c in cards if keep(c)), key=lambda c: (c.name is None, (c.name or "").lower(), -c.faces, c.id))
+    # Within each choice `ignored` is the same for every card, so list_people's order is the order asked for.
+    cards = [c for c in list_people(store, include_ignored=True) if c.faces and keep(c)]
     return paginate(cards, number, per_page)
 
 
@@ -394,8 +399,7 @@ def faces_page(store: Store, target: str | None, number: int = 1, per_page: int 
     else:
         person = resolve(store, target)
         total = store.face_count(person.id)
-    pages = max(1, -(-total // per_page))
-    number = min(max(1, number), pages)
+    number, pages = _page_bounds(total, number, per_page)
     rows = store.person_face_rows(person.id if person else None, (number - 1) * per_page, per_page)
     return person, Page(rows, number, pages, total)
 
