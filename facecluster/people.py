@@ -132,7 +132,7 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
             if other is not None and other.id != person.id:
                 before = store.snapshot([person.id], rows_only=[other.id])  # the target's faces do not change
                 moved = store.merge_person(person.id, other.id)
-                store.log_action("merge", f"Merged {_label(person)} into {other.name} (#{other.id})", before)
+                store.log_action("merge", f"Merged {_label(person)} into {_label(other)}", before)
                 return NameResult(other.id, other.name, merged_from=person.id, faces_moved=moved, previous_name=person.name)
             before = store.snapshot([person.id])
             store.set_person(person.id, name=name, ignored=False)
@@ -175,7 +175,7 @@ def remove_faces(store: Store, face_ids: list[int]) -> list[tuple[int, int | Non
             if done:
                 names = {row[0]: row[2] for row in before["people"]}
                 groups = sorted({p for _, p in done if p is not None})
-                where = ", ".join(f"{names[p]} (#{p})" if names.get(p) else f"group {p}" for p in groups) or "no group"
+                where = ", ".join(_label_of(p, names.get(p)) for p in groups) or "no group"
                 store.log_action("remove", f"Took {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) out of {where}", before)
     missing = sorted(set(face_ids) - {f for f, _ in done})
     if missing:
@@ -212,7 +212,12 @@ def unclustered(store: Store) -> int:
 
 
 def _label(person: PersonRow) -> str:
-    return f"{person.name} (#{person.id})" if person.name else f"group {person.id}"
+    return _label_of(person.id, person.name)
+
+
+def _label_of(person_id: int, name: str | None) -> str:
+    """How the action log names a person: "Ann (#12)", or "group 12"."""
+    return f"{name} (#{person_id})" if name else f"group {person_id}"
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
@@ -274,7 +279,7 @@ def merge_people(store: Store, targets: list[str], name: str | None = None) -> N
                 final = name
             if final is not None:
                 store.lock_person_faces(into.id)
-            label = f"{final} (#{into.id})" if final else f"group {into.id}"
+            label = _label_of(into.id, final)
             what = ", ".join(_label(p) for p in sources) or _label(into)
             store.log_action("merge", f"Merged {what} into {label}" if sources else f"Named group {into.id} {final}", before)
         return NameResult(into.id, final, merged_from=sources[0].id if sources else None, faces_moved=moved,
