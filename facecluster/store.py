@@ -563,22 +563,25 @@ class Store:
                 text.encode("utf-8")
             except UnicodeEncodeError:  # bytes from the command line that are not UTF-8: no name holds them
                 return []
-            rows = self.db.execute(select + "name = ?", [text]).fetchall()
-            if not rows:
-                key = self.name_key(text)
-                rows = [r for r in self.db.execute(select + "name IS NOT NULL ORDER BY id") if self.name_key(r[2]) == key]
+            return self._named(text)
         return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def person_named(self, model: str, name: str) -> PersonRow | None:
         """The person of this pack with this name, ignoring case; where old databases hold two
         spellings, the exact one, else the one named first."""
-        select = "SELECT id, model, name, ignored FROM people WHERE model = ? AND "
-        row = self.db.execute(select + "name = ?", [model, name]).fetchone()
-        if row is None:
+        found = self._named(name, model)
+        return found[0] if found else None
+
+    def _named(self, name: str, model: str | None = None) -> list[PersonRow]:
+        """People (of `model`, or any pack) named exactly `name`; if none, those whose name matches it
+        ignoring case and Unicode form, in id order."""
+        select = "SELECT id, model, name, ignored FROM people WHERE " + ("model = ? AND " if model else "")
+        args = [model] if model else []
+        rows = self.db.execute(select + "name = ?", [*args, name]).fetchall()
+        if not rows:
             key = self.name_key(name)
-            row = next((r for r in self.db.execute(select + "name IS NOT NULL ORDER BY id", [model])
-                        if self.name_key(r[2]) == key), None)
-        return PersonRow(row[0], row[1], row[2], bool(row[3])) if row else None
+            rows = [r for r in self.db.execute(select + "name IS NOT NULL ORDER BY id", args) if self.name_key(r[2]) == key]
+        return [PersonRow(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def set_person(self, person_id: int, *, name: str | None | object = ..., ignored: bool | None = None) -> None:
         if name is not ...:
