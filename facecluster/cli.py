@@ -34,10 +34,10 @@ from facecluster.export.xmp import export_xmp
 from facecluster.names import backup, export_names, import_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.people import (
-    MAX_ID,
     ignore_person,
     list_people,
     name_person,
+    parse_id,
     plural,
     remove_faces,
     resolve,
@@ -457,8 +457,9 @@ class FaceId(click.ParamType):
 
     def convert(self, value, param, ctx):
         text = str(value).strip()
-        if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID:
-            return int(text)
+        face_id = parse_id(text)
+        if face_id is not None:
+            return face_id
         self.fail(f"'{_printable(text)}' is not a face id (face ids are the numbers facecluster show lists)", param, ctx)
 
 

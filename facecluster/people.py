@@ -48,6 +48,16 @@ def resolve(store: Store, target: str) -> PersonRow:
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger number is no group, not an OverflowError
 
+
+def parse_id(text: str) -> int | None:
+    """A group or face id typed by the user: ASCII digits naming a number SQLite can hold, else None.
+
+    Example:
+        parse_id("12") == 12; parse_id("²") is None; parse_id(str(2**63)) is None
+    """
+    text = text.strip()
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else None
+
 # Control characters (C0, DEL, C1: ESC starts terminal escape sequences, and they make XML invalid)
 # and invisible format characters (bidi overrides reorder what a terminal shows; zero-width spaces
 # make two names look alike) are refused in names, except the joiners that emoji and Indic scripts need.

@@ -473,7 +473,8 @@ class Store:
         }
 
     def thumb(self, face_id: int) -> bytes | None:
-        row = self.db.execute("SELECT thumb FROM faces WHERE id = ?", [face_id]).fetchone()
+        """The face's stored crop; None when there is no such face (an id beyond SQLite's integers included)."""
+        row = self.db.execute("SELECT thumb FROM faces WHERE id = ?", [face_id]).fetchone() if 0 < face_id < 2**63 else None
         return row[0] if row else None
 
 

@@ -22,6 +22,7 @@ from facecluster.people import (
     known_names,
     merge_people,
     name_person,
+    parse_id,
     people_page,
     plural,
     recent_actions,
@@ -60,10 +61,10 @@ def _number(value: str | None, default: int | None = None) -> int:
         if default is not None:
             return default
         abort(400, "a number is missing")
-    text = value.strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
-        abort(400, f"{text[:40]!r} is not a number")
-    return int(text)
+    number = parse_id(value)
+    if number is None:
+        abort(400, f"{value.strip()[:40]!r} is not a number")
+    return number
 
 
 def _back(default: str = "/") -> str:
@@ -135,7 +136,7 @@ def face(face_id: int):
 
 @bp.get("/thumb/<int:face_id>")
 def thumb(face_id: int):
-    data = open_store().thumb(face_id) if face_id < 2**63 else None
+    data = open_store().thumb(face_id)
     if data is None:
         abort(404, f"no face {face_id}")
     if not data:  # a face whose crop could not be made
