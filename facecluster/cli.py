@@ -44,6 +44,7 @@ from facecluster.people import (
     show_person,
     unclustered,
 )
+from facecluster.sources.video import clock
 from facecluster.scan import ScanInterrupted, ScanOptions, ScanProgress, ScanSummary, scan
 from facecluster.store import Store
 
@@ -158,8 +159,9 @@ def open_store(ctx: click.Context, write: bool = True) -> Store:
 @click.option("--det-threshold", type=float, default=config.DETECTION_THRESHOLD, show_default=True, help="Detector score threshold.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--dask", metavar="ADDRESS", help="Analyse on a Dask cluster (tcp://scheduler:8786) instead of --jobs local processes.")
+@click.option("--no-video", is_flag=True, help="Do not read videos (photos and RAW files only).")
 @click.pass_context
-def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet, dask):
+def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet, dask, no_video):
     """Find, align and embed every face under ROOTS and cache it all.
 
     Unchanged files are skipped; moved files keep their faces; files that
@@ -171,7 +173,7 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
     """
     options = ScanOptions(
         model=model, jobs=jobs, include_hidden=include_hidden, exclude=tuple(exclude), prune=prune, yes=yes,
-        det_size=det_size, det_threshold=det_threshold, dask=dask,
+        det_size=det_size, det_threshold=det_threshold, dask=dask, no_video=no_video,
     )
     store = open_store(ctx)
     with ProgressView(quiet) as view:
@@ -238,6 +240,9 @@ def render_scan(s: ScanSummary) -> None:
         f"Scanned {plural(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
         f"{', '.join(parts)}; {plural(s.faces, 'face')} found in {plural(read, 'photo')} read."
     )
+    media = media_line(s)
+    if media:
+        out.print(escape(media))
     if s.failures:
         earlier = len(s.failures) - s.failed
         title = f"{plural(len(s.failures), 'file')} could not be read"
@@ -273,6 +278,44 @@ def render_scan(s: ScanSummary) -> None:
             f"{plural(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
             "this time (excluded, hidden, or in a folder that cannot be read) and stay as they are."
         )
+
+
+# What the summary calls files of each kind, and files kept with another's shot.
+_KIND_WORDS = {"photo": ("photo", "photos"), "motion": ("Motion Photo (its still)", "Motion Photos (their stills)"),
+               "raw": ("RAW", "RAW"), "video": ("video", "videos")}
+_COMPANION_WORDS = {"raw": ("RAW file beside its JPEG", "RAW files beside their JPEGs"),
+                    "live": ("Live Photo video", "Live Photo videos")}
+_SKIPPED_WORDS = {"unknown type": ("file of unknown type", "files of unknown type"),
+                  "sidecar": ("sidecar file", "sidecar files"),
+                  "video (--no-video)": ("video (--no-video)", "videos (--no-video)")}
+
+
+def media_line(s: ScanSummary) -> str:
+    """What the scan read by kind, what it kept with another file's shot, and what it skipped, by reason.
+
+    Example:
+        media_line(summary)  # "Read 2 videos, 14 RAW, 380 photos; skipped 3 files of unknown type."
+    """
+    def count(n: int, words: tuple[str, str]) -> str:
+        return f"{n} {words[0] if n == 1 else words[1]}"
+
+    parts = []
+    order = list(_KIND_WORDS)[::-1]  # videos first: the kinds a reader may not expect
+    read = [count(n, _KIND_WORDS.get(k, (k, k))) for k, n in sorted(s.kinds.items(), key=lambda kv: (
+        order.index(kv[0]) if kv[0] in order else len(order), kv[0])) if n]
+    if read and set(s.kinds) - {"photo"}:
+        parts.append("Read " + ", ".join(read))
+    companions = [count(n, _COMPANION_WORDS.get(k, (k, k))) for k, n in sorted(s.companions.items()) if n]
+    if companions:
+        parts.append(", ".join(companions) + " not scanned (one shot with their photo)")
+    skipped = [count(n, _SKIPPED_WORDS.get(reason, (f"file ({reason})", f"files ({reason})")))
+               for reason, n in sorted(s.skipped.items()) if n]
+    if skipped:
+        parts.append("skipped " + ", ".join(skipped))
+    if not parts:
+        return ""
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 @cli.command(name="group")
@@ -422,14 +465,16 @@ def show_command(ctx, target, as_json):
         click.echo(json.dumps({
             "id": person.id, "name": person.name, "ignored": person.ignored,
             "faces": [{"face_id": f.face_id, "photo": portable_path(f.path), "taken": f.taken,
-                       "bbox": [round(v, 1) for v in f.box]} for f in faces],
+                       "bbox": [round(v, 1) for v in f.box],
+                       **({"frame_time": f.frame_ms / 1000} if f.frame_ms is not None else {})} for f in faces],
         }, ensure_ascii=False, indent=2))
         return
     who = _printable(person.name) if person.name else "Unnamed group"
     err.print(Text(f"{who} (#{person.id}){' (ignored)' if person.ignored else ''}: {plural(len(faces), 'face')}"))
     _records(
         ["face", "taken", "box (x, y, w, h)", "photo"],
-        [[str(f.face_id), (f.taken or "")[:19], ", ".join(f"{v:.0f}" for v in f.box), _printable(f.path)] for f in faces],
+        [[str(f.face_id), (f.taken or "")[:19], ", ".join(f"{v:.0f}" for v in f.box),
+          _printable(f.path) + (f" @ {clock(f.frame_ms / 1000)}" if f.frame_ms is not None else "")] for f in faces],
         right=("face",),
     )
 

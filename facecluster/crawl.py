@@ -1,10 +1,11 @@
-"""Roots -> the candidate photo files below them.
+"""Roots -> the candidate files below them: every photo, RAW and video a source reads (facecluster.sources).
 
 Recursive, extensions matched case-insensitively (the content is checked
 later, when the file is decoded), hidden files and folders skipped unless
 asked for, `--exclude` globs, and symlinked folders followed at most once
 (a symlink loop is never walked twice). FIFOs, devices and sockets with a
-photo's name are reported as skipped, never opened.
+photo's name are reported as skipped, never opened. Other regular files are
+counted, by reason, through `on_skipped` (the scan summary says what it left out).
 """
 
 from __future__ import annotations
@@ -16,10 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from facecluster.errors import UsageProblem
-
-PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
-)
+from facecluster.sources import EXTENSIONS, SIDECAR_EXTENSIONS
+from facecluster.sources.photo import EXTENSIONS as PHOTO_EXTENSIONS  # noqa: F401 (the name callers knew)
 
 
 @dataclass(frozen=True)
@@ -59,8 +58,12 @@ def crawl(
     include_hidden: bool = False,
     exclude: Sequence[str] = (),
     on_warning: Callable[[CrawlWarning], None] | None = None,
+    on_skipped: Callable[[str, str], None] | None = None,
 ) -> Iterator[CrawlEntry]:
-    """Yield every candidate photo under `roots`, each path once.
+    """Yield every candidate file under `roots` (photos, RAW, videos), each path once.
+
+    on_skipped(path, reason) hears of every other regular file: reason "sidecar"
+    (.xmp, .aae, ...) or "unknown type".
 
     Example:
         for entry in crawl(["/home/me/Pictures"], exclude=["*/Trash/*"]): ...
@@ -100,7 +103,9 @@ def crawl(
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     subfolders.append(entry.path)
-                elif os.path.splitext(entry.name)[1].lower() not in PHOTO_EXTENSIONS or entry.path in seen_files:
+                elif (ext := os.path.splitext(entry.name)[1].lower()) not in EXTENSIONS or entry.path in seen_files:
+                    if on_skipped is not None and entry.path not in seen_files and stat.S_ISREG(st.st_mode):
+                        on_skipped(entry.path, "sidecar" if ext in SIDECAR_EXTENSIONS else "unknown type")
                     continue
                 elif stat.S_ISREG(st.st_mode):
                     seen_files.add(entry.path)

@@ -146,3 +146,23 @@ def m006_review_actions(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m007_media_frames(db: Database) -> None:
+    # Issue 17: RAW files, videos, Live and Motion Photos (facecluster/sources/).
+    # photos.kind: what the file is (photo, motion, raw, video); NULL for rows from
+    # before, which were all photos. faces.frame_ms: a video face's time in the video
+    # (NULL for stills): "a person once per photo" becomes "once per frame".
+    db.execute("ALTER TABLE photos ADD COLUMN kind TEXT")
+    db.execute("ALTER TABLE faces ADD COLUMN frame_ms INTEGER")
+    # Files that are part of another file's shot and are not scanned themselves: the RAW
+    # of a RAW+JPEG pair, the video of a Live Photo. Derived from names at every scan.
+    # photo_id is not a foreign key on purpose: these rows are rebuilt by each scan and
+    # must never stop a photo's removal.
+    db["companions"].create(
+        {"path": str, "photo_id": int, "kind": str, "size": int, "mtime_ns": int},
+        pk="path",
+        not_null={"photo_id", "kind"},
+    )
+    db["companions"].create_index(["photo_id"])

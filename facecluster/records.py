@@ -20,6 +20,7 @@ class Face:
     thumb: bytes  # JPEG, about THUMB_SIZE pixels a side
     label: str | None = None  # the name an XMP face region in the photo gives it
     quality: float | None = None  # facecluster.quality score, 0..1 (None: not computed)
+    frame_ms: int | None = None  # a video's face: the time of its frame in the video (None: a still)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class PhotoFacts:
     taken_source: str | None = None
     camera: str | None = None
     error: str | None = None  # set when the file could not be read as a photo
+    kind: str | None = None  # what the file is: photo, motion (a Motion Photo's still), raw, video (sources/)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """The scan pipeline: crawl -> decode -> detect -> align -> embed -> store.
 
+Files become frames through the sources (facecluster/sources/: photos, RAW,
+videos); a frame's analysis (find_faces) does not care where it came from.
+
 The main process crawls, decides what needs work, and is the only writer to
 the database. Worker processes (one per core, each model session on one
 thread) read, hash, decode, detect, align and embed one file at a time and
@@ -23,16 +26,21 @@ from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, T
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 import numpy as np
 
 from facecluster import config
 from facecluster.align import align_faces
 from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl, special_kind
-from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, decode, photo_info
+from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.records import Face, FileResult, PhotoFacts
+from facecluster.sources import kind_of, pairs
+from facecluster.sources import photo as photo_source
+from facecluster.sources import raw as raw_source
+from facecluster.sources import video as video_source
 from facecluster.store import Failure, PhotoRow, Store
 from facecluster.xmp import match_regions, read_regions
 
@@ -51,6 +59,7 @@ class ScanOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     batch: int = config.BATCH_PHOTOS
     dask: str | None = None  # a Dask scheduler's address: analyse on its workers, not in local processes
+    no_video: bool = False  # --no-video: videos are not read (Live Photo videos never are)
 
     def check(self) -> None:
         for name in ("jobs", "det_size", "max_side", "max_pixels", "batch"):
@@ -119,6 +128,9 @@ class ScanSummary:
     prune_refused_names: dict[str, int] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)  # every failing file under the roots
     warnings: list[CrawlWarning] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)  # files read this run, by kind (photo, motion, raw, video)
+    companions: dict[str, int] = field(default_factory=dict)  # files not scanned as part of another's shot, by kind
+    skipped: dict[str, int] = field(default_factory=dict)  # files not read, by reason ("unknown type", "sidecar", ...)
 
     @property
     def photos_per_second(self) -> float:
@@ -158,10 +170,21 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         index = store.photo_index()
         scanned = store.scan_settings(pack.name)
 
+        def skipped(path: str, reason: str) -> None:
+            summary.skipped[reason] = summary.skipped.get(reason, 0) + 1
+
         todo: list[CrawlEntry] = []
         seen: set[str] = set()
-        for entry in crawl(roots, options.include_hidden, options.exclude, summary.warnings.append):
+        entries, companions = pairs.pair(list(crawl(roots, options.include_hidden, options.exclude,
+                                                    summary.warnings.append, skipped)))
+        for companion in companions:
+            seen.add(companion.entry.path)
+            summary.companions[companion.kind] = summary.companions.get(companion.kind, 0) + 1
+        for entry in entries:
             seen.add(entry.path)
+            if options.no_video and kind_of(entry.path) == "video":
+                skipped(entry.path, "video (--no-video)")
+                continue
             row = index.get(entry.path)
             unchanged = row is not None and row.size == entry.size and row.mtime_ns == entry.mtime_ns
             if unchanged and row.status == "failed":
@@ -196,6 +219,15 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
                 "run the same command again to carry on"
             ) from None
         writer.flush()
+        with store.transaction():
+            # A file scanned on its own before its pair appeared (a RAW, then its JPEG exported beside it)
+            # is now part of the pair's shot: its own faces would count the person twice. Kept where
+            # a name hangs on one of them (names are the one thing a rescan cannot bring back).
+            for c in companions:
+                row = index.get(c.entry.path)
+                if row is not None and not store.named_faces_by_name([row.id]):
+                    store.delete_photos([row.id])
+            store.save_companions(((c.entry.path, c.photo, c.kind, c.entry.size, c.entry.mtime_ns) for c in companions), roots)
 
         under = [r.rstrip(os.sep) + os.sep for r in roots]
         unseen = [row for path, row in index.items() if path not in seen and any(path.startswith(r) for r in under)]
@@ -287,6 +319,8 @@ class _ResultWriter:
             store.save_failure(facts, existing_id)
             s.failed += 1
             return
+        kind = facts.kind or "photo"
+        s.kinds[kind] = s.kinds.get(kind, 0) + 1
         if result.reused:
             if existing is not None and existing.sha256 == facts.sha256:
                 store.touch_photo(existing.id, facts)  # same content, new mtime
@@ -483,6 +517,8 @@ class _Prepared:
     photo: object  # decode.Decoded
     data: bytes  # the file (its first IN_MEMORY_BYTES for bigger ones): XMP face names are read from it
     detector_input: object = None  # Detector.prepare(photo.rgb), made ahead where the detector has that step
+    note: str | None = None  # from the source (a .CR2 that is really a JPEG)
+    max_side: int = DEFAULT_MAX_SIDE  # a video's frames are decoded in _finish, at most this big
 
 
 class _Prefetch:
@@ -598,7 +634,8 @@ def _prepare_file(entry: CrawlEntry, options: ScanOptions, known_hashes: frozens
                   prepare: Callable | None = None) -> FileResult | _Prepared:
     """Read, hash and decode one file, and make the detector's input with `prepare` (the part the prefetch thread runs)."""
     ready = _prepare(entry, options, known_hashes, PhotoFacts(path=entry.path, size=entry.size, mtime_ns=entry.mtime_ns))
-    if prepare is not None and isinstance(ready, _Prepared) and _may_hold_faces(ready.photo.rgb, ready.photo.scale):
+    if (prepare is not None and isinstance(ready, _Prepared) and ready.photo is not None
+            and _may_hold_faces(ready.photo.rgb, ready.photo.scale)):
         try:
             ready.detector_input = prepare(ready.photo.rgb)
         except Exception:  # made again at detection, where a failure is recorded for the photo
@@ -635,45 +672,56 @@ def _prepare(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[st
         return FileResult(_failed(facts, f"skipped: {e}, not a regular file"))
     except OSError as e:
         return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
+    kind = kind_of(entry.path) or "photo"
+    facts = replace(facts, kind=kind)
+    keep = 0 if kind == "video" else IN_MEMORY_BYTES  # a video is decoded from its path, a frame at a time
     with f:
         digest, size, kept, head = hashlib.sha256(), 0, 0, []
         try:
             while chunk := f.read(READ_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-                if kept < IN_MEMORY_BYTES:
-                    head.append(chunk[: IN_MEMORY_BYTES - kept])
+                if kept < keep:
+                    head.append(chunk[: keep - kept])
                     kept += len(head[-1])
         except OSError as e:
             return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
         facts = replace(facts, size=size, sha256=digest.hexdigest())
         if facts.sha256 in known_hashes:
             return FileResult(facts, reused=True)
+        if kind == "video":
+            return _Prepared(entry, facts, None, b"", max_side=options.max_side)
         whole = size <= IN_MEMORY_BYTES
         data = b"".join(head)  # one copy at most: a file of one chunk is the chunk itself
         del head
         if not whole:
             f.seek(0)
         try:
-            photo = decode(data if whole else f, options.max_side, options.max_pixels)
+            if kind == "raw":
+                still = raw_source.read(data if whole else f, entry.mtime_ns / 1e9, options.det_size,
+                                        options.max_side, options.max_pixels)
+            else:
+                still = photo_source.read(data if whole else f, data, entry.mtime_ns / 1e9, options.max_side, options.max_pixels)
         except DecodeError as e:
             return FileResult(_failed(facts, str(e)))
-        info = photo_info(data if whole else f, entry.mtime_ns / 1e9)
+    photo, info = still.photo, still.info
     facts = replace(facts, width=photo.width, height=photo.height, taken=info.taken,
-                    taken_source=info.taken_source, camera=info.camera)
-    return _Prepared(entry, facts, photo, data)
+                    taken_source=info.taken_source, camera=info.camera, kind=still.kind)
+    return _Prepared(entry, facts, photo, data, note=still.note)
 
 
 def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> FileResult:
     """Detect, align and embed the faces of a prepared file, and match its XMP face names."""
     entry, facts, photo, data = ready.entry, ready.facts, ready.photo, ready.data
+    if photo is None:
+        return _finish_video(ready, pack, pool)
     try:
         faces = find_faces(photo.rgb, pack, photo.scale, pool, ready.detector_input)
     except ModelError as e:
         return FileResult(facts, fatal=str(e))
     except Exception as e:  # a model choking on one odd image must not end the scan
         return FileResult(_failed(facts, f"face detection failed: {type(e).__name__}: {e}"))
-    note = None
+    note = ready.note
     if faces:
         try:
             regions = read_regions(entry.path, data, photo.width, photo.height)
@@ -683,6 +731,33 @@ def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> 
             names = match_regions(regions, [f.box for f in faces])
             faces = [replace(f, label=name) for f, name in zip(faces, names)]
     return FileResult(facts, faces, note=note)
+
+
+def _finish_video(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> FileResult:
+    """Sample a video's keyframes, find the faces in each, keep the best of each person (sources/video.py)."""
+    facts = ready.facts
+    try:
+        result = video_source.analyse(ready.entry.path, lambda rgb, scale: find_faces(rgb, pack, scale, pool), ready.max_side)
+    except DecodeError as e:
+        return FileResult(_failed(facts, str(e)))
+    except ModelError as e:
+        return FileResult(facts, fatal=str(e))
+    if result.frames == 0:
+        reason = "no frame could be decoded" + (f" ({result.notes[-1]})" if result.notes else "")
+        return FileResult(_failed(facts, reason))
+    taken, source = result.taken, "exif"
+    if taken is None:
+        taken, source = _file_date(ready.entry.mtime_ns)
+    facts = replace(facts, width=result.width or None, height=result.height or None, taken=taken,
+                    taken_source=source if taken else None, camera=result.camera)
+    return FileResult(facts, result.faces, note="; ".join(result.notes) or None)
+
+
+def _file_date(mtime_ns: int) -> tuple[str | None, str | None]:
+    try:
+        return datetime.fromtimestamp(mtime_ns / 1e9).isoformat(timespec="seconds"), "mtime"
+    except (ValueError, OverflowError, OSError):  # outside what datetime (or the C library) can hold
+        return None, None
 
 
 def _failed(facts: PhotoFacts, reason: str) -> PhotoFacts:

@@ -314,15 +314,16 @@ class Store:
     def _redetected(self, facts: PhotoFacts, faces: list[Face], model: str, photo_id: int,
                     settings: tuple[int, float] | None) -> int:
         old = self.db.execute(
-            "SELECT id, x, y, w, h, person_id, assigned FROM faces WHERE photo_id = ? AND model = ?", [photo_id, model]
+            "SELECT id, x, y, w, h, person_id, assigned, frame_ms FROM faces WHERE photo_id = ? AND model = ?", [photo_id, model]
         ).fetchall()
         self._upsert_photo(facts, "ok", photo_id)
         new_ids = []
         for f in faces:
             cursor = self.db.execute(_INSERT_FACE_SQL, _face_values(photo_id, model, f))
-            new_ids.append((int(cursor.lastrowid), f.box))
-        pairs = sorted(
-            ((iou(o[1:5], box), o, new_id) for o in old for new_id, box in new_ids), key=lambda t: -t[0]
+            new_ids.append((int(cursor.lastrowid), f.box, f.frame_ms))
+        pairs = sorted(  # a video's faces overlap only within one frame
+            ((iou(o[1:5], box), o, new_id) for o in old for new_id, box, frame_ms in new_ids if o[7] == frame_ms),
+            key=lambda t: -t[0],
         )
         used_old: set[int] = set()
         used_new: set[int] = set()
@@ -370,18 +371,18 @@ class Store:
         if existing_id is not None:
             self._forget_faces(existing_id)
         src = self.db.execute(
-            "SELECT width, height, taken, taken_source, camera FROM photos WHERE id = ?", [source_id]
+            "SELECT width, height, taken, taken_source, camera, kind FROM photos WHERE id = ?", [source_id]
         ).fetchone()
-        width, height, taken, taken_source, camera = src
+        width, height, taken, taken_source, camera, kind = src
         merged = PhotoFacts(
             path=facts.path, size=facts.size, mtime_ns=facts.mtime_ns, sha256=facts.sha256,
             width=width, height=height, taken=facts.taken or taken,
-            taken_source=facts.taken_source or taken_source, camera=facts.camera or camera,
+            taken_source=facts.taken_source or taken_source, camera=facts.camera or camera, kind=kind or facts.kind,
         )
         photo_id = self._upsert_photo(merged, "ok", existing_id)
         self.db.execute(
-            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
-            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality FROM faces "
+            "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality, frame_ms) "
+            "SELECT ?, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality, frame_ms FROM faces "
             "WHERE photo_id = ? AND model = ? ORDER BY id",
             [photo_id, source_id, model],
         )
@@ -392,18 +393,18 @@ class Store:
     def _upsert_photo(self, facts: PhotoFacts, status: str, existing_id: int | None) -> int:
         values = [
             to_db_path(facts.path), facts.size, facts.mtime_ns, facts.sha256, facts.width, facts.height,
-            facts.taken, facts.taken_source, facts.camera, status, facts.error, now(),
+            facts.taken, facts.taken_source, facts.camera, status, facts.error, facts.kind, now(),
         ]
         if existing_id is None:
             cursor = self.db.execute(
                 "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, taken_source, camera, "
-                "status, error, updated_at, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "status, error, kind, updated_at, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [*values, values[-1]],
             )
             return int(cursor.lastrowid)
         self.db.execute(
             "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, sha256 = ?, width = ?, height = ?, taken = ?, "
-            "taken_source = ?, camera = ?, status = ?, error = ?, updated_at = ? WHERE id = ?",
+            "taken_source = ?, camera = ?, status = ?, error = ?, kind = ?, updated_at = ? WHERE id = ?",
             [*values, existing_id],
         )
         return existing_id
@@ -415,6 +416,39 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?)",
             [photo_id, model, faces, now(), det_size, det_threshold],
         )
+
+    def save_companions(self, companions: Iterable[tuple[str, str, str, int, int]], roots: Iterable[str]) -> int:
+        """Record (path, photo path, kind, size, mtime_ns) companions under `roots`, replacing what those roots had.
+
+        A companion whose photo has no row yet (its scan was interrupted) waits for the next scan.
+        Returns how many were recorded.
+        """
+        for root in roots:
+            self.db.execute("DELETE FROM companions WHERE path >= ? AND path < ?", [root.rstrip(os.sep) + os.sep,
+                                                                                  root.rstrip(os.sep) + chr(ord(os.sep) + 1)])
+        ids = {}
+        count = 0
+        for path, photo, kind, size, mtime_ns in companions:
+            if photo not in ids:
+                row = self.db.execute("SELECT id FROM photos WHERE path = ?", [to_db_path(photo)]).fetchone()
+                ids[photo] = row[0] if row else None
+            if ids[photo] is None:
+                continue
+            self.db.execute(
+                "INSERT OR REPLACE INTO companions (path, photo_id, kind, size, mtime_ns) VALUES (?, ?, ?, ?, ?)",
+                [to_db_path(path), ids[photo], kind, size, mtime_ns],
+            )
+            count += 1
+        self.db.execute("DELETE FROM companions WHERE photo_id NOT IN (SELECT id FROM photos)")
+        return count
+
+    def companions_of(self, photo_path: str) -> list[tuple[str, str]]:
+        """(path, kind) of the files recorded as part of this photo's shot (its RAW, its Live Photo video)."""
+        rows = self.db.execute(
+            "SELECT c.path, c.kind FROM companions c JOIN photos p ON p.id = c.photo_id WHERE p.path = ? ORDER BY c.path",
+            [to_db_path(photo_path)],
+        )
+        return [(from_db_path(r[0]), r[1]) for r in rows]
 
     def named_faces_by_name(self, photo_ids: Iterable[int]) -> dict[str, int]:
         """name -> how many faces of that named person these photos hold."""
@@ -482,9 +516,11 @@ class Store:
 
     def grouping_inputs(self, model: str) -> GroupingInputs:
         """Everything `group` needs about one pack's faces, as arrays."""
+        # A video's frames are its "photos": a person once per frame, not once per video.
+        # Each frame gets an id of its own below every photo id.
         rows = self.db.execute(
-            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding, quality FROM faces "
-            "WHERE model = ? ORDER BY id",
+            "SELECT id, CASE WHEN frame_ms IS NULL THEN photo_id ELSE -dense_rank() OVER (ORDER BY photo_id, frame_ms) END, "
+            "size, score, COALESCE(person_id, -1), embedding, quality FROM faces WHERE model = ? ORDER BY id",
             [model],
         ).fetchall()
         people = {p.id: p for p in self.people_rows(model)}
@@ -652,11 +688,11 @@ class Store:
 
     def person_faces(self, person_id: int) -> list[PersonFace]:
         rows = self.db.execute(
-            "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score FROM faces f "
-            "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? ORDER BY p.taken, p.path, f.id",
+            "SELECT f.id, p.path, p.taken, f.x, f.y, f.w, f.h, f.score, f.frame_ms FROM faces f "
+            "JOIN photos p ON p.id = f.photo_id WHERE f.person_id = ? ORDER BY p.taken, p.path, f.frame_ms, f.id",
             [person_id],
         )
-        return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7]) for r in rows]
+        return [PersonFace(r[0], from_db_path(r[1]), r[2], (r[3], r[4], r[5], r[6]), r[7], r[8]) for r in rows]
 
     def export_faces(self) -> Iterator[ExportFace]:
         """Every face with what an export shows of it, ordered by person, then date taken."""
@@ -935,6 +971,7 @@ class PersonFace:
     taken: str | None
     box: tuple[float, float, float, float]
     score: float
+    frame_ms: int | None = None  # a video's face: its time in the video
 
 
 @dataclass(frozen=True)
@@ -978,6 +1015,8 @@ class ExportFace:
     size: float
     landmarks: tuple[float, ...]
     taken_source: str | None = None  # "exif", or "mtime": no date in the photo, `taken` is the file's date
+    frame_ms: int | None = None  # a video's face: its time in the video (None: a still)
+    kind: str | None = None  # photo, motion, raw, video (None: a photo scanned before kinds were recorded)
 
 
 @dataclass
@@ -1013,21 +1052,21 @@ def _unusable_shm(shm: Path) -> bool:
 
 
 _INSERT_FACE_SQL = (
-    "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO faces (photo_id, model, x, y, w, h, landmarks, score, size, embedding, thumb, xmp_name, quality, frame_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
 def _face_values(photo_id: int, model: str, f: Face) -> tuple:
     # Landmarks stored at 2 decimals: the quality score is computed from them as stored (scan and backfill agree).
     return (photo_id, model, *f.box, json.dumps([round(v, 2) for v in f.landmarks]), f.score, f.size,
-            embedding_to_blob(f.embedding), f.thumb, f.label, f.quality)
+            embedding_to_blob(f.embedding), f.thumb, f.label, f.quality, f.frame_ms)
 
 
 # A face with what an export (or the review page) shows of it; read by _export_face.
 _EXPORT_FACE_SQL = (
     "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
-    "f.score, f.size, f.landmarks, p.taken_source FROM faces f JOIN photos p ON p.id = f.photo_id "
+    "f.score, f.size, f.landmarks, p.taken_source, f.frame_ms, p.kind FROM faces f JOIN photos p ON p.id = f.photo_id "
 )
 
 
@@ -1035,7 +1074,7 @@ def _export_face(r) -> ExportFace:
     return ExportFace(
         face_id=r[0], person_id=r[1], model=r[2], path=from_db_path(r[3]), taken=r[4],
         width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
-        landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14],
+        landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14], frame_ms=r[15], kind=r[16],
     )
 
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 import facecluster.scan as scan_module
+import facecluster.sources.photo as photo_source
 from facecluster.cli import cli
 from tests.conftest import cli_run as run
 from tests.conftest import jpeg_bytes, set_mtime
@@ -319,14 +320,15 @@ def test_a_file_time_beyond_what_sqlite_holds_is_one_file_not_a_lost_batch(db_pa
 
 
 def test_out_of_memory_on_one_photo_is_a_failed_photo(db_path, photo_folder, monkeypatch):
-    real = scan_module.photo_info
+    # The photo source (facecluster/sources/photo.py) reads the date, after the decode.
+    real = photo_source.photo_info
 
     def exhausted(source, mtime):
         if isinstance(source, bytes) and source[:2] == b"\xff\xd8" and len(source) > 100_000:
             raise MemoryError
         return real(source, mtime)
 
-    monkeypatch.setattr(scan_module, "photo_info", exhausted)
+    monkeypatch.setattr(photo_source, "photo_info", exhausted)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0, result.output
     assert "out of memory while reading this photo" in result.stdout

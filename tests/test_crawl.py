@@ -18,11 +18,16 @@ def names(entries, root):
 
 
 def test_extensions_any_case_and_recursion(tmp_path):
-    for name in ["a.jpg", "b.JPEG", "sub/c.Png", "sub/deeper/d.heic", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "notes.txt", "raw.cr2"]:
+    for name in ["a.jpg", "b.JPEG", "sub/c.Png", "sub/deeper/d.heic", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "notes.txt",
+                 "raw.cr2", "i.NEF", "clip.MOV", "v.mp4", "a.xmp", "IMG_1.AAE"]:
         touch(tmp_path / name)
-    assert names(crawl([str(tmp_path)]), tmp_path) == [
-        "a.jpg", "b.JPEG", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "sub/c.Png", "sub/deeper/d.heic",
+    skipped = []
+    assert names(crawl([str(tmp_path)], on_skipped=lambda path, why: skipped.append((os.path.basename(path), why))), tmp_path) == [
+        "a.jpg", "b.JPEG", "clip.MOV", "e.webp", "f.TIFF", "g.bmp", "h.HEIF", "i.NEF", "raw.cr2",
+        "sub/c.Png", "sub/deeper/d.heic", "v.mp4",
     ]
+    # Every other regular file is heard of, with why it is not read: the scan summary counts them.
+    assert sorted(skipped) == [("IMG_1.AAE", "sidecar"), ("a.xmp", "sidecar"), ("notes.txt", "unknown type")]
 
 
 def test_hidden_skipped_unless_asked(tmp_path):
