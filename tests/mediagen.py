@@ -116,9 +116,10 @@ def motion_photo_bytes(rgb: np.ndarray, video: bytes) -> bytes:
 def encode_video(path: Path, scenes: Sequence[tuple[float, float, np.ndarray | None]], size: tuple[int, int] = (640, 360),
                  seconds: float = 10.0, fps: int = 10, codec: str = "libx264", rotation: int = 0, gop: int | None = None,
                  faststart: bool = True) -> Path:
-    """Encode a video of `seconds` where each (start_s, end_s, photo) scene shows that photo moving across a grey
-    canvas from start to end. `rotation`: the display matrix's counter-clockwise degrees (90 or -90: a phone held
-    upright records sideways frames; the frames are stored turned, so that the displayed video is upright)."""
+    """Encode a video of `seconds` where each (start_s, end_s, photo) scene shows that photo moving across a
+    grey canvas from start to end, each scene in a band of its own. `rotation`: the display matrix's
+    counter-clockwise degrees (90 or -90: a phone held upright records sideways frames; the frames are
+    stored turned, so that the displayed video is upright)."""
     import av
 
     width, height = size
@@ -136,17 +137,18 @@ def encode_video(path: Path, scenes: Sequence[tuple[float, float, np.ndarray | N
             stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
         if rotation:
             stream.set_display_rotation(rotation)
-        prepared = [(a, b, None if p is None else _fit(p, width, height)) for a, b, p in scenes]
+        band = height // max(1, len(scenes))
+        prepared = [(a, b, None if p is None else _fit(p, width // 2, band)) for a, b, p in scenes]
         for i in range(int(seconds * fps)):
             t = i / fps
             canvas = np.full((height, width, 3), 96, np.uint8)
-            for start, end, photo in prepared:
+            for k, (start, end, photo) in enumerate(prepared):
                 if photo is None or not start <= t < end:
                     continue
                 ph, pw = photo.shape[:2]
                 progress = (t - start) / max(end - start, 1e-6)
                 x = int((width - pw) * progress)
-                y = (height - ph) // 2
+                y = k * band + (band - ph) // 2
                 canvas[y:y + ph, x:x + pw] = photo
             stored = np.ascontiguousarray(np.rot90(canvas, -turns)) if turns else canvas
             frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
@@ -160,6 +162,7 @@ def encode_video(path: Path, scenes: Sequence[tuple[float, float, np.ndarray | N
 
 
 def _fit(photo: np.ndarray, width: int, height: int) -> np.ndarray:
-    img = Image.fromarray(photo)
-    img.thumbnail((int(width * 0.6), int(height * 0.9)))
-    return np.asarray(img)
+    """The photo scaled (up or down) to fill most of a width x height box."""
+    h, w = photo.shape[:2]
+    factor = min(width / w, height * 0.95 / h)
+    return np.asarray(Image.fromarray(photo).resize((max(1, int(w * factor)), max(1, int(h * factor))), Image.Resampling.LANCZOS))

@@ -27,6 +27,8 @@ def _face(face: ExportFace) -> dict:
         "score": round(face.score, 4),
         "taken": face.taken,
         "taken_source": face.taken_source,
+        # A video's face: seconds into the video of its frame (stills have no such key).
+        **({"frame_time": face.frame_ms / 1000} if face.frame_ms is not None else {}),
     }
 
 
@@ -49,7 +51,9 @@ def export_json(store: Store, out: TextIO, include_ignored: bool = False) -> int
     return sum(len(p.faces) for p in everyone.people) + len(everyone.unclustered)
 
 
-CSV_COLUMNS = ["person_id", "name", "ignored", "face_id", "photo", "x", "y", "w", "h", "score", "taken", "taken_source"]
+# frame_time: seconds into the video of a video face's frame; empty for stills.
+CSV_COLUMNS = ["person_id", "name", "ignored", "face_id", "photo", "x", "y", "w", "h", "score", "taken", "taken_source",
+               "frame_time"]
 
 
 def safe_cell(text: str) -> str:
@@ -77,7 +81,7 @@ def export_csv(store: Store, out: TextIO, include_ignored: bool = False) -> int:
             writer.writerow([
                 "" if person_id is None else person_id, safe_cell(portable_path(name or "")), int(ignored), f.face_id,
                 safe_cell(portable_path(f.path)), *(round(v, 1) for v in f.box), round(f.score, 4),
-                safe_cell(f.taken or ""), f.taken_source or "",
+                safe_cell(f.taken or ""), f.taken_source or "", "" if f.frame_ms is None else f.frame_ms / 1000,
             ])
             rows += 1
     return rows

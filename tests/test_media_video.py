@@ -1,0 +1,212 @@
+"""Videos: keyframe sampling, rotation, tracks, the keep rule, hostile files, and real faces end to end.
+
+Every video is encoded at test time with PyAV (tests/mediagen.py). The
+sampling tests hand video.analyse a stand-in for the face models that records
+what it was given, so they need no models and no labelled photos.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facecluster.errors import DecodeError
+from facecluster.records import Face
+from facecluster.sources import video
+from tests.conftest import FACEDATA, cli_ok
+from tests.mediagen import encode_video
+
+PEOPLE = {  # three people of celeb5, one photo each
+    "Madonna": "celeb5_opencv_course/Madonna/train_1.jpg",
+    "Jerry_Seinfeld": "celeb5_opencv_course/Jerry_Seinfeld/train_1.jpg",
+    "Elton_John": "celeb5_opencv_course/Elton_John/train_1.jpg",
+}
+
+
+def recorder():
+    """A stand-in for the face models: records each frame's shape and scale, finds nothing."""
+    seen = []
+
+    def analyse_frame(rgb, scale):
+        seen.append((rgb.shape, round(scale, 3)))
+        return []
+
+    return seen, analyse_frame
+
+
+def grey_scene(seconds: float):
+    return [(0, seconds, np.full((200, 150, 3), 200, np.uint8))]
+
+
+# ---- sampling, no models -------------------------------------------------------------
+
+
+def test_keyframes_at_most_one_a_second_upright_and_scaled(tmp_path):
+    # Keyframes every half second: at most one a second is analysed.
+    clip = encode_video(tmp_path / "a.mp4", grey_scene(6), seconds=6, fps=10, gop=5)
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(clip), analyse_frame)
+    assert result.frames == len(seen) == 6
+    assert (result.width, result.height, result.duration_s) == (640, 360, pytest.approx(6.0, abs=0.2))
+    # A phone held upright: sideways frames, turned by the display matrix.
+    portrait = encode_video(tmp_path / "p.mov", grey_scene(3), size=(360, 640), seconds=3, rotation=-90)
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(portrait), analyse_frame, max_side=320)
+    assert {s for s in seen} == {((320, 180, 3), 0.5)}  # upright (taller than wide), scaled by FFmpeg to max_side
+    assert (result.width, result.height) == (360, 640)
+
+
+def test_a_long_video_is_sampled_over_its_whole_length_within_the_cap(tmp_path):
+    clip = encode_video(tmp_path / "long.mp4", grey_scene(40), size=(64, 48), seconds=40, fps=5)
+    times = []
+    result = video.analyse(str(clip), lambda rgb, scale: times.append(len(times)) or [], max_frames=10)
+    assert result.frames == 10
+    assert not result.notes
+
+
+def repeated_keyframe(path: Path, keyframes: int, spacing: Fraction, codec: str = "mjpeg") -> Path:
+    """A video of `keyframes` keyframes, `spacing` seconds apart: one tiny frame encoded once, muxed again and again."""
+    import av
+
+    options = {"movflags": "+faststart"} if path.suffix == ".mp4" else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height = 64, 64
+        stream.pix_fmt = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+        stream.time_base = spacing
+        frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24").reformat(format=stream.pix_fmt)
+        frame.pts, frame.time_base = 0, spacing
+        packet = (list(stream.encode(frame)) + list(stream.encode(None)))[0]
+        for i in range(keyframes):
+            packet.stream = stream
+            packet.time_base = spacing
+            packet.pts = packet.dts = i
+            packet.duration = 1
+            container.mux(packet)
+    return path
+
+
+def test_hostile_videos_end_in_a_warning_or_a_failure_never_a_hang(tmp_path):
+    clip = encode_video(tmp_path / "ok.mp4", grey_scene(8), seconds=8)
+    data = clip.read_bytes()
+
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(data[: len(data) // 2])  # index first (faststart): the samples stop halfway
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(truncated), analyse_frame)
+    assert 1 <= result.frames < 8
+    assert any("index claims 0:08 but the video ends at" in n for n in result.notes), result.notes
+
+    no_index = encode_video(tmp_path / "tail.mp4", grey_scene(4), seconds=4, faststart=False)
+    (tmp_path / "no_index.mp4").write_bytes(no_index.read_bytes()[:-2000])  # the index at the end is cut off
+    with pytest.raises(DecodeError, match="not a video FFmpeg can read"):
+        video.analyse(str(tmp_path / "no_index.mp4"), recorder()[1])
+
+    # An index (at the front) for 10 hours of a keyframe a second, and the data of its first 20 seconds.
+    whole = repeated_keyframe(tmp_path / "whole.mp4", 36_000, Fraction(1, 1), codec="libx264").read_bytes()
+    mdat = whole.index(b"mdat")
+    ten_hours = tmp_path / "ten_hours.mp4"
+    ten_hours.write_bytes(whole[: mdat + 4 + (len(whole) - mdat - 4) * 20 // 36_000])
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(ten_hours), analyse_frame)
+    assert result.duration_s == pytest.approx(36000, abs=1)
+    # Spread over 10 hours the first pass saw one frame; a second look over the real length sees them all.
+    assert 15 <= result.frames <= 21, result.notes
+    assert any(n.startswith("its index claims 10:00:00 but the video ends at 0:") for n in result.notes), result.notes
+
+    flood = repeated_keyframe(tmp_path / "flood.mkv", 100_000, Fraction(1, 100))
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(flood), analyse_frame)
+    assert result.frames == len(seen) == video.MAX_FRAMES  # 1,000 seconds of keyframes: the cap, spread over it
+
+    seen, analyse_frame = recorder()
+    result = video.analyse(str(flood), analyse_frame, max_seconds=0.0)
+    assert result.frames == 0 and "stopped reading after 1 packets" in result.notes[0]
+
+
+# ---- tracks and the keep rule ----------------------------------------------------------
+
+
+def face(ms: int, vector, quality: float = 0.5, x: float = 0.0) -> Face:
+    v = np.asarray(vector, np.float32)
+    return Face(box=(x, 0, 50, 50), landmarks=(0.0,) * 10, score=0.9, size=50, embedding=v / np.linalg.norm(v),
+                thumb=b"", quality=quality, frame_ms=ms)
+
+
+def test_keep_best_three_per_person_per_minute():
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=128), rng.normal(size=128)
+    faces = []
+    for s in range(0, 150):  # A throughout 2.5 minutes, a little different each second
+        faces.append(face(s * 1000, a + rng.normal(scale=0.15, size=128), quality=0.3 + (s % 7) / 10))
+    for s in range(10, 20):  # B for ten seconds, in the same frames as A
+        faces.append(face(s * 1000, b + rng.normal(scale=0.15, size=128), x=100))
+    kept = video.keep_best(faces)
+    of_a = [f for f in kept if f.box[0] == 0]
+    of_b = [f for f in kept if f.box[0] == 100]
+    assert len(of_b) == 3
+    assert [sum(1 for f in of_a if f.frame_ms // 60000 == m) for m in range(3)] == [3, 3, 3]
+    assert all(f.quality == pytest.approx(0.9) for f in of_a)  # the best of each minute
+
+
+# ---- real faces, end to end --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def people() -> dict[str, np.ndarray]:
+    if not FACEDATA.is_dir():
+        pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
+    return {name: np.asarray(Image.open(FACEDATA / rel).convert("RGB")) for name, rel in PEOPLE.items()}
+
+
+WINDOWS = {"Madonna": (0, 70), "Jerry_Seinfeld": (5, 15), "Elton_John": (40, 55)}
+
+
+@pytest.mark.facedata
+def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, people):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name, rgb in people.items():
+        Image.fromarray(rgb).save(lib / f"{name}.jpg")
+    scenes = [(a, b, people[name]) for name, (a, b) in WINDOWS.items()]
+    # A phone video held upright (sideways frames, rotated by metadata), 70 s, three people at different times.
+    encode_video(lib / "VID_1.mp4", scenes, size=(720, 1280), seconds=70, fps=5, rotation=-90)
+    encode_video(lib / "VID_2.mkv", [(0, 6, people["Jerry_Seinfeld"])], seconds=6, fps=5, codec="libx265")
+    db = tmp_path / "lib.db"
+    result = cli_ok(db, "scan", "-j", "1", str(lib))
+    assert "Read 2 videos, 3 photos." in result.stdout
+
+    with sqlite3.connect(db) as conn:
+        stills = {Path(p).stem: np.frombuffer(e, "<f4") for p, e in conn.execute(
+            "SELECT p.path, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.kind = 'photo'")}
+        moving = conn.execute("SELECT p.path, f.frame_ms, f.embedding FROM faces f JOIN photos p ON p.id = f.photo_id "
+                              "WHERE p.kind = 'video'").fetchall()
+        sizes = dict(conn.execute("SELECT substr(path, -9), width || 'x' || height FROM photos WHERE kind = 'video'"))
+    assert sizes == {"VID_1.mp4": "720x1280", "VID_2.mkv": "640x360"}
+    names = list(stills)
+    matrix = np.stack([stills[n] for n in names])
+    found: dict[tuple[str, str], list[int]] = {}
+    for path, ms, blob in moving:
+        distances = np.linalg.norm(matrix - np.frombuffer(blob, "<f4"), axis=1)
+        assert distances.min() < 1.0, (path, ms)  # every kept face is one of the three
+        found.setdefault((Path(path).name, names[int(distances.argmin())]), []).append(ms)
+    assert set(found) == {("VID_1.mp4", n) for n in WINDOWS} | {("VID_2.mkv", "Jerry_Seinfeld")}
+    for (clip, name), times in found.items():
+        start, end = WINDOWS[name] if clip == "VID_1.mp4" else (0, 6)
+        assert all(start * 1000 <= t < end * 1000 for t in times), (clip, name, times)
+        for minute in {t // 60000 for t in times}:
+            assert 1 <= sum(1 for t in times if t // 60000 == minute) <= 3, (clip, name, times)
+
+    cli_ok(db, "export", "--json", str(tmp_path / "faces.json"))
+    exported = json.loads((tmp_path / "faces.json").read_text())
+    times = [f["frame_time"] for f in exported["unclustered"] if "VID_" in f["photo"]]
+    assert len(times) == len(moving) and all(isinstance(t, float) for t in times)
+
+    no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
+    assert "Read" not in no_video.stdout and "\nSkipped 2 videos (--no-video).\n" in no_video.stdout
