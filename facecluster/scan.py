@@ -36,6 +36,7 @@ from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl, spec
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
+from facecluster.models.base import Detections
 from facecluster.records import Face, FileResult, PhotoFacts
 from facecluster.sources import kind_of, pairs
 from facecluster.sources import photo as photo_source
@@ -519,6 +520,7 @@ class _Prepared:
     detector_input: object = None  # Detector.prepare(photo.rgb), made ahead where the detector has that step
     note: str | None = None  # from the source (a .CR2 that is really a JPEG)
     max_side: int = DEFAULT_MAX_SIDE  # a video's frames are decoded in _finish, at most this big
+    det_size: int = config.DETECTION_SIZE  # ... and detected in at the detector's size
 
 
 class _Prefetch:
@@ -690,7 +692,7 @@ def _prepare(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[st
         if facts.sha256 in known_hashes:
             return FileResult(facts, reused=True)
         if kind == "video":
-            return _Prepared(entry, facts, None, b"", max_side=options.max_side)
+            return _Prepared(entry, facts, None, b"", max_side=options.max_side, det_size=options.det_size)
         whole = size <= IN_MEMORY_BYTES
         data = b"".join(head)  # one copy at most: a file of one chunk is the chunk itself
         del head
@@ -737,7 +739,12 @@ def _finish_video(ready: _Prepared, pack: ModelPack, pool: Executor | None = Non
     """Sample a video's keyframes, find the faces in each, keep the best of each person (sources/video.py)."""
     facts = ready.facts
     try:
-        result = video_source.analyse(ready.entry.path, lambda rgb, scale: find_faces(rgb, pack, scale, pool), ready.max_side)
+        result = video_source.analyse(
+            ready.entry.path,
+            lambda rgb, scale: detect_faces(rgb, pack, scale),
+            lambda rgb, found, scale: describe_faces(rgb, found, pack, scale, pool),
+            ready.max_side, ready.det_size,
+        )
     except DecodeError as e:
         return FileResult(_failed(facts, str(e)))
     except ModelError as e:
@@ -781,13 +788,35 @@ def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, pool: Execu
     Example:
         faces = find_faces(decode(data).rgb, load_pack("sface"))
     """
+    return describe_faces(rgb, detect_faces(rgb, pack, scale, prepared), pack, scale, pool)
+
+
+def detect_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, prepared: object | None = None) -> Detections:
+    """The faces of one decoded image big enough to keep, in `rgb`'s pixels (the first half of find_faces).
+
+    A video detects in every sampled frame but describes (embeds) only the faces
+    it may keep (sources/video.py).
+
+    Example:
+        found = detect_faces(rgb, load_pack("sface"))
+    """
     if not _may_hold_faces(rgb, scale):
-        return []  # too small to hold a face we would keep: do not enlarge 1x1 icons to 640 px
+        return Detections.empty()  # too small to hold a face we would keep: do not enlarge 1x1 icons to 640 px
     found = pack.detector.predict(rgb, prepared)
     if len(found):
         sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]) / scale
         keep = sides >= config.MIN_FACE_PIXELS
         found = type(found)(found.boxes[keep], found.scores[keep], found.landmarks[keep])
+    return found
+
+
+def describe_faces(rgb: np.ndarray, found: Detections, pack: ModelPack, scale: float = 1.0,
+                   pool: Executor | None = None) -> list[Face]:
+    """Align, embed, thumbnail and rate the faces `found` in `rgb` (the second half of find_faces).
+
+    Example:
+        faces = describe_faces(rgb, detect_faces(rgb, pack), pack)
+    """
     if not len(found):
         return []
     # In float64, as Python floats always were (float32 / a Python float stays float32 in NumPy 2).

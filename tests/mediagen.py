@@ -115,7 +115,7 @@ def motion_photo_bytes(rgb: np.ndarray, video: bytes) -> bytes:
 
 def encode_video(path: Path, scenes: Sequence[tuple[float, float, np.ndarray | None]], size: tuple[int, int] = (640, 360),
                  seconds: float = 10.0, fps: int = 10, codec: str = "libx264", rotation: int = 0, gop: int | None = None,
-                 faststart: bool = True) -> Path:
+                 faststart: bool = True, texture: bool = False, travel: float = 1.0, rows: int | None = None) -> Path:
     """Encode a video of `seconds` where each (start_s, end_s, photo) scene shows that photo moving across a
     grey canvas from start to end, each scene in a band of its own. `rotation`: the display matrix's
     counter-clockwise degrees (90 or -90: a phone held upright records sideways frames; the frames are
@@ -137,18 +137,28 @@ def encode_video(path: Path, scenes: Sequence[tuple[float, float, np.ndarray | N
             stream.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
         if rotation:
             stream.set_display_rotation(rotation)
-        band = height // max(1, len(scenes))
+        rows = rows or max(1, len(scenes))
+        band = height // rows
+        backdrop = None
+        if texture:
+            rng = np.random.default_rng(17)
+            backdrop = np.asarray(Image.fromarray(rng.integers(0, 256, (height // 12, width // 12 * 2, 3), np.uint8)).resize(
+                (width * 2, height), Image.Resampling.BILINEAR))
         prepared = [(a, b, None if p is None else _fit(p, width // 2, band)) for a, b, p in scenes]
         for i in range(int(seconds * fps)):
             t = i / fps
-            canvas = np.full((height, width, 3), 96, np.uint8)
+            if backdrop is None:
+                canvas = np.full((height, width, 3), 96, np.uint8)
+            else:
+                shift = (i * 7) % width
+                canvas = backdrop[:, shift:shift + width].copy()
             for k, (start, end, photo) in enumerate(prepared):
                 if photo is None or not start <= t < end:
                     continue
                 ph, pw = photo.shape[:2]
                 progress = (t - start) / max(end - start, 1e-6)
-                x = int((width - pw) * progress)
-                y = k * band + (band - ph) // 2
+                x = int((width - pw) * (k % 3 / 3 * (1 - travel) + travel * progress)) if travel < 1 else int((width - pw) * progress)
+                y = k % rows * band + (band - ph) // 2
                 canvas[y:y + ph, x:x + pw] = photo
             stored = np.ascontiguousarray(np.rot90(canvas, -turns)) if turns else canvas
             frame = av.VideoFrame.from_ndarray(stored, format="rgb24")

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from facecluster.errors import DecodeError
+from facecluster.models.base import Detections
 from facecluster.records import Face
 from facecluster.sources import video
 from tests.conftest import FACEDATA, cli_ok
@@ -30,14 +31,18 @@ PEOPLE = {  # three people of celeb5, one photo each
 
 
 def recorder():
-    """A stand-in for the face models: records each frame's shape and scale, finds nothing."""
+    """A stand-in for the face detector: records each frame's shape and scale, finds nothing."""
     seen = []
 
-    def analyse_frame(rgb, scale):
+    def detect(rgb, scale):
         seen.append((rgb.shape, round(scale, 3)))
-        return []
+        return Detections.empty()
 
-    return seen, analyse_frame
+    return seen, detect
+
+
+def nothing(rgb, found, scale):
+    raise AssertionError("nothing was found, so nothing is described")
 
 
 def grey_scene(seconds: float):
@@ -50,22 +55,22 @@ def grey_scene(seconds: float):
 def test_keyframes_at_most_one_a_second_upright_and_scaled(tmp_path):
     # Keyframes every half second: at most one a second is analysed.
     clip = encode_video(tmp_path / "a.mp4", grey_scene(6), seconds=6, fps=10, gop=5)
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(clip), analyse_frame)
+    seen, detect = recorder()
+    result = video.analyse(str(clip), detect, nothing)
     assert result.frames == len(seen) == 6
     assert (result.width, result.height, result.duration_s) == (640, 360, pytest.approx(6.0, abs=0.2))
     # A phone held upright: sideways frames, turned by the display matrix.
     portrait = encode_video(tmp_path / "p.mov", grey_scene(3), size=(360, 640), seconds=3, rotation=-90)
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(portrait), analyse_frame, max_side=320)
-    assert {s for s in seen} == {((320, 180, 3), 0.5)}  # upright (taller than wide), scaled by FFmpeg to max_side
+    seen, detect = recorder()
+    result = video.analyse(str(portrait), detect, nothing, det_size=320)
+    assert {s for s in seen} == {((320, 180, 3), 0.5)}  # upright (taller than wide), scaled by FFmpeg to the detector's size
     assert (result.width, result.height) == (360, 640)
 
 
 def test_a_long_video_is_sampled_over_its_whole_length_within_the_cap(tmp_path):
     clip = encode_video(tmp_path / "long.mp4", grey_scene(40), size=(64, 48), seconds=40, fps=5)
     times = []
-    result = video.analyse(str(clip), lambda rgb, scale: times.append(len(times)) or [], max_frames=10)
+    result = video.analyse(str(clip), lambda rgb, scale: times.append(len(times)) or Detections.empty(), nothing, max_frames=10)
     assert result.frames == 10
     assert not result.notes
 
@@ -98,35 +103,35 @@ def test_hostile_videos_end_in_a_warning_or_a_failure_never_a_hang(tmp_path):
 
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(data[: len(data) // 2])  # index first (faststart): the samples stop halfway
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(truncated), analyse_frame)
+    seen, detect = recorder()
+    result = video.analyse(str(truncated), detect, nothing)
     assert 1 <= result.frames < 8
     assert any("index claims 0:08 but the video ends at" in n for n in result.notes), result.notes
 
     no_index = encode_video(tmp_path / "tail.mp4", grey_scene(4), seconds=4, faststart=False)
     (tmp_path / "no_index.mp4").write_bytes(no_index.read_bytes()[:-2000])  # the index at the end is cut off
     with pytest.raises(DecodeError, match="not a video FFmpeg can read"):
-        video.analyse(str(tmp_path / "no_index.mp4"), recorder()[1])
+        video.analyse(str(tmp_path / "no_index.mp4"), recorder()[1], nothing)
 
     # An index (at the front) for 10 hours of a keyframe a second, and the data of its first 20 seconds.
     whole = repeated_keyframe(tmp_path / "whole.mp4", 36_000, Fraction(1, 1), codec="libx264").read_bytes()
     mdat = whole.index(b"mdat")
     ten_hours = tmp_path / "ten_hours.mp4"
     ten_hours.write_bytes(whole[: mdat + 4 + (len(whole) - mdat - 4) * 20 // 36_000])
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(ten_hours), analyse_frame)
+    seen, detect = recorder()
+    result = video.analyse(str(ten_hours), detect, nothing)
     assert result.duration_s == pytest.approx(36000, abs=1)
     # Spread over 10 hours the first pass saw one frame; a second look over the real length sees them all.
     assert 15 <= result.frames <= 21, result.notes
     assert any(n.startswith("its index claims 10:00:00 but the video ends at 0:") for n in result.notes), result.notes
 
     flood = repeated_keyframe(tmp_path / "flood.mkv", 100_000, Fraction(1, 100))
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(flood), analyse_frame)
+    seen, detect = recorder()
+    result = video.analyse(str(flood), detect, nothing)
     assert result.frames == len(seen) == video.MAX_FRAMES  # 1,000 seconds of keyframes: the cap, spread over it
 
-    seen, analyse_frame = recorder()
-    result = video.analyse(str(flood), analyse_frame, max_seconds=0.0)
+    seen, detect = recorder()
+    result = video.analyse(str(flood), detect, nothing, max_seconds=0.0)
     assert result.frames == 0 and "stopped reading after 1 packets" in result.notes[0]
 
 
