@@ -90,7 +90,7 @@ def test_small_preview_means_demosaic_and_the_budget_refuses_before_unpacking(gr
     assert big.photo.format == "RAW preview" and big.photo.rgb.shape == (546, 819, 3)
     assert small.photo.format == "RAW demosaic" and small.photo.rgb.shape == (273, 409, 3)
     mosaic = dng_bytes(group_rgb)
-    with pytest.raises(DecodeError, match=r"demosaic would take about 2 MB, over the 1 MB limit"):
+    with pytest.raises(DecodeError, match=r"demosaic would take about 3 MB, over the 1 MB limit"):
         raw_source.read(mosaic, 0.0, 640, 2048, 200_000_000, max_bytes=1 << 20)
     with pytest.raises(DecodeError, match=r"RAW image is 818x546 \(0 MP\), over the 0 MP limit"):
         raw_source.read(mosaic, 0.0, 640, 2048, 400_000)
