@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -215,3 +216,18 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
 
     no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
     assert "Read" not in no_video.stdout and "\nSkipped 2 videos (--no-video).\n" in no_video.stdout
+
+
+def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):
+    """"A person once per photo" becomes "once per frame": faces of one video in different frames may be one person."""
+    from facecluster.records import PhotoFacts
+
+    store.register_model("sface", "x", 128, "test")
+    v = np.ones(128, np.float32) / np.sqrt(128)
+    faces = [face(0, v), face(0, v, x=100), face(1000, v), face(2000, v)]
+    video_id = store.save_photo(PhotoFacts("/p/clip.mp4", 1, 0, sha256="a", kind="video"), faces, "sface", None)
+    photo_id = store.save_photo(PhotoFacts("/p/a.jpg", 1, 0, sha256="b"), [replace(face(0, v), frame_ms=None)], "sface", None)
+    inputs = store.grouping_inputs("sface")
+    ids = inputs.photo_ids.tolist()
+    assert ids[0] == ids[1] != ids[2] != ids[3] and len({ids[0], ids[2], ids[3]}) == 3  # two faces in one frame, three frames
+    assert ids[4] == photo_id and photo_id not in ids[:4] and video_id not in ids[:4]

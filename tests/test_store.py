@@ -22,12 +22,13 @@ def test_migrations_build_the_schema(db_path):
     Store(db_path).close()
     assert columns(db_path, "photos") == [
         "id", "path", "size", "mtime_ns", "sha256", "width", "height", "taken", "taken_source",
-        "camera", "status", "error", "added_at", "updated_at",
+        "camera", "status", "error", "added_at", "updated_at", "kind",
     ]
     assert columns(db_path, "faces") == [
         "id", "photo_id", "model", "x", "y", "w", "h", "landmarks", "score", "size", "embedding", "thumb",
-        "person_id", "assigned", "xmp_name", "quality",
+        "person_id", "assigned", "xmp_name", "quality", "frame_ms",
     ]
+    assert columns(db_path, "companions") == ["path", "photo_id", "kind", "size", "mtime_ns"]
     assert columns(db_path, "people") == ["id", "model", "name", "ignored", "created_at", "updated_at"]
     assert columns(db_path, "face_rejections") == ["face_id", "person_id", "created_at"]
     assert columns(db_path, "photo_scans") == ["photo_id", "model", "faces", "scanned_at", "det_size", "det_threshold"]
