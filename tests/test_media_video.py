@@ -214,6 +214,12 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     times = [f["frame_time"] for f in exported["unclustered"] if "VID_" in f["photo"]]
     assert len(times) == len(moving) and all(isinstance(t, float) for t in times)
 
+    # The HTML export shows a video face's time and links to the video at that time.
+    cli_ok(db, "export", "--html", str(tmp_path / "site"))
+    pages = "".join(p.read_text() for p in (tmp_path / "site").glob("*.html"))
+    first = min(t for (clip, _), ts in found.items() if clip == "VID_2.mkv" for t in ts)
+    assert f'../lib/VID_2.mkv#t={first / 1000:g}"' in pages and f"▶ {video.clock(first / 1000)} · " in pages
+
     no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
     assert "Read" not in no_video.stdout and "\nSkipped 2 videos (--no-video).\n" in no_video.stdout
 

@@ -35,6 +35,7 @@ from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.export import Collection, PersonExport, collect, representative
 from facecluster.names import portable_path
 from facecluster.people import plural
+from facecluster.sources.video import clock
 from facecluster.store import ExportFace, Store
 
 CARDS_PER_PAGE = 200
@@ -205,7 +206,11 @@ class _SiteWriter:
 
     def photo_link(self, face: ExportFace) -> str:
         relative = os.path.relpath(face.path, self.folder)
-        return "/".join(_url_part(p) for p in relative.split(os.sep))
+        link = "/".join(_url_part(p) for p in relative.split(os.sep))
+        if face.frame_ms is not None:
+            # A media fragment: a browser opening the video starts it at the face's frame.
+            link += f"#t={face.frame_ms / 1000:g}"
+        return link
 
     def write(self, name: str, title: str, body: str) -> None:
         self._save(name, PAGE.format(title=escape(title), body=body))
@@ -265,6 +270,9 @@ class _SiteWriter:
         items = []
         for face in faces:
             when, note = _taken(face)
+            if face.frame_ms is not None:  # a video's face: where in the video, before the date
+                at = clock(face.frame_ms / 1000)
+                when, note = f"▶ {at} · {when}", f"at {at} in the video · {note}"
             title = f"{portable_path(face.path)} · {note} · face {face.face_id}"
             items.append(
                 f'<a class="face" href="{escape(self.photo_link(face))}" title="{escape(title)}">'
