@@ -133,8 +133,10 @@ def _sample(container, stream, analyse_frame, max_frames, step, deadline, result
     # blocking is slight at phone bitrates; faces are found and embedded alike.
     ctx.options = {"skip_loop_filter": "all"}
     base = stream.time_base
+    per_second = float(1 / base) if base else 1.0
     start = stream.start_time or 0
-    next_s, last_s, packets = 0.0, None, 0
+    next_pts, last_pts, packets = None, None, 0  # in the stream's own units: no fraction arithmetic per packet
+    last_s = None
 
     def take(frames) -> bool:
         for frame in frames:
@@ -159,13 +161,15 @@ def _sample(container, stream, analyse_frame, max_frames, step, deadline, result
                 result.notes.append(f"stopped reading after {packets} packets and {result.frames} frames "
                                     f"(at {clock(last_s or 0)}): the rest of the video was not looked at")
                 return last_s
-            if packet.pts is None or packet.size == 0:
+            pts = packet.pts
+            if pts is None or packet.size == 0:
                 continue
-            t = float((packet.pts - start) * base)
-            last_s = t if last_s is None else max(last_s, t)
-            if not packet.is_keyframe or t < next_s - 1e-3:
+            if last_pts is None or pts > last_pts:
+                last_pts = pts
+                last_s = (pts - start) / per_second
+            if not packet.is_keyframe or (next_pts is not None and pts < next_pts):
                 continue
-            next_s = t + step
+            next_pts = pts + step * per_second - per_second / 1000  # a millisecond early: keyframes a step apart qualify
             if not take(ctx.decode(packet)):
                 return last_s
         take(ctx.decode(None))
