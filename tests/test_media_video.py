@@ -220,6 +220,18 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     first = min(t for (clip, _), ts in found.items() if clip == "VID_2.mkv" for t in ts)
     assert f'../lib/VID_2.mkv#t={first / 1000:g}"' in pages and f"▶ {video.clock(first / 1000)} · " in pages
 
+    # show carries the frame time: in its lines after the path, in --json as frame_time.
+    cli_ok(db, "group")
+    with sqlite3.connect(db) as conn:
+        person = conn.execute("SELECT f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE '%VID_1.mp4' "
+                              "AND f.person_id IS NOT NULL GROUP BY f.person_id ORDER BY count(*) DESC").fetchone()[0]
+    shown = json.loads(cli_ok(db, "show", str(person), "--json").stdout)
+    in_video = [f for f in shown["faces"] if f["photo"].endswith("VID_1.mp4")]
+    assert in_video and all(isinstance(f["frame_time"], float) for f in in_video)
+    assert all("frame_time" not in f for f in shown["faces"] if not f["photo"].endswith(("VID_1.mp4", "VID_2.mkv")))
+    lines = cli_ok(db, "show", str(person)).stdout
+    assert f"VID_1.mp4 @ {video.clock(in_video[0]['frame_time'])}" in lines
+
     no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
     assert "Read" not in no_video.stdout and "\nSkipped 2 videos (--no-video).\n" in no_video.stdout
 
