@@ -249,3 +249,30 @@ def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):
     ids = inputs.photo_ids.tolist()
     assert ids[0] == ids[1] != ids[2] != ids[3] and len({ids[0], ids[2], ids[3]}) == 3  # two faces in one frame, three frames
     assert ids[4] == photo_id and photo_id not in ids[:4] and video_id not in ids[:4]
+
+
+def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path):
+    import multiprocessing
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    data = encode_video(tmp_path / "ok.mp4", grey_scene(8), seconds=8).read_bytes()
+    (lib / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    cut = encode_video(tmp_path / "tail.mp4", grey_scene(4), seconds=4, faststart=False).read_bytes()
+    (lib / "no_index.mov").write_bytes(cut[:-2000])
+    repeated_keyframe(lib / "flood.mkv", 100_000, Fraction(1, 100))
+    (lib / "refused.ARW").write_bytes(b"II*\x00" + bytes(4000))
+    (lib / "empty.mp4").write_bytes(b"")
+    db = tmp_path / "lib.db"
+
+    result = cli_ok(db, "scan", "-j", "2", str(lib))
+
+    assert "truncated.mp4: its index claims 0:08 but the video ends at" in result.output
+    assert "no_index.mov\tnot a video FFmpeg can read: " in result.stdout
+    assert "refused.ARW\tLibRaw cannot read this RAW file" in result.stdout
+    assert "empty.mp4\tnot a video FFmpeg can read: " in result.stdout
+    with sqlite3.connect(db) as conn:
+        statuses = dict(conn.execute("SELECT substr(path, length(?) + 2), status FROM photos", [str(lib)]))
+    assert statuses == {"truncated.mp4": "ok", "no_index.mov": "failed", "flood.mkv": "ok", "refused.ARW": "failed",
+                        "empty.mp4": "failed"}
+    assert multiprocessing.active_children() == []
