@@ -101,10 +101,12 @@ def test_pairs_are_planned_from_names_alone():
         return CrawlEntry(f"/p/{name}", 1, 0)
 
     entries = [e("IMG_1.CR2"), e("IMG_1.JPG"), e("IMG_2.HEIC"), e("IMG_2.MOV"), e("IMG_3.dng"), e("VID_4.mp4"),
-               e("IMG_5.jpg"), e("img_5.NEF"), e("IMG_6.HEIC"), e("IMG_6.JPG")]
+               e("IMG_5.jpg"), e("img_5.NEF"), e("IMG_6.HEIC"), e("IMG_6.JPG"), e("IMG_7.JPG"),
+               CrawlEntry("/p/IMG_7.MOV", 200 << 20, 0)]
     todo, companions = pair(entries)
+    # IMG_7.MOV is far bigger than a Live Photo's few seconds: a video of its own.
     assert [t.path for t in todo] == ["/p/IMG_1.JPG", "/p/IMG_2.HEIC", "/p/IMG_3.dng", "/p/VID_4.mp4", "/p/IMG_5.jpg",
-                                      "/p/IMG_6.HEIC", "/p/IMG_6.JPG"]
+                                      "/p/IMG_6.HEIC", "/p/IMG_6.JPG", "/p/IMG_7.JPG", "/p/IMG_7.MOV"]
     assert [(c.entry.path, c.kind, c.photo) for c in companions] == [
         ("/p/IMG_1.CR2", "raw", "/p/IMG_1.JPG"), ("/p/IMG_2.MOV", "live", "/p/IMG_2.HEIC"), ("/p/img_5.NEF", "raw", "/p/IMG_5.jpg"),
     ]

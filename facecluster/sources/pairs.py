@@ -5,7 +5,8 @@
   RAW is its companion, recorded but never read for faces, so that a person
   is not counted twice for one moment.
 - Live Photos: an iPhone writes IMG_1.HEIC (or .JPG) and IMG_1.MOV, the still and
-  a few seconds around it. The still is scanned; the video is its companion.
+  a few seconds around it. The still is scanned; the video is its companion
+  (unless it is over LIVE_MAX_BYTES: then it is a video of its own).
 
 Same folder, same name before the extension, compared without case (cameras
 and phones write upper case, some importers lower). A RAW or a video with no
@@ -27,6 +28,9 @@ from facecluster.sources import extension, kind_of
 STILLS = (".heic", ".heif", ".jpg", ".jpeg")
 # The video half of a Live Photo (Apple writes .MOV; some exporters .MP4).
 LIVE_VIDEOS = frozenset({".mov", ".mp4"})
+# A Live Photo's video is about 3 seconds (1440x1080 HEVC, 3 to 8 MB); a bigger video beside a still
+# of the same name is a video of its own, scanned as one.
+LIVE_MAX_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def pair(entries: list[CrawlEntry]) -> tuple[list[CrawlEntry], list[Companion]]:
             kind = kind_of(f.path)
             if kind == "raw":
                 companions[f.path] = Companion(f, "raw", stills[0].path)
-            elif kind == "video" and extension(f.path) in LIVE_VIDEOS:
+            elif kind == "video" and extension(f.path) in LIVE_VIDEOS and f.size <= LIVE_MAX_BYTES:
                 companions[f.path] = Companion(f, "live", stills[0].path)
     todo = [e for e in entries if e.path not in companions]
     return todo, [companions[e.path] for e in entries if e.path in companions]

@@ -171,6 +171,9 @@ def _sample(container, stream, analyse_frame, max_frames, step, deadline, result
                 continue
             next_pts = pts + step * per_second - per_second / 1000  # a millisecond early: keyframes a step apart qualify
             if not take(ctx.decode(packet)):
+                if not result.duration_s:  # with a known length the frames were spread over all of it
+                    result.notes.append(f"read the first {clock(last_s or 0)} only ({max_frames} frames): "
+                                        "its length is not in its index")
                 return last_s
         take(ctx.decode(None))
     except av.FFmpegError as e:
