@@ -138,3 +138,16 @@ def test_raw_jpeg_pair_live_photo_and_motion_photo_are_one_shot_each(tmp_path, g
     ]
     assert ("Read 1 Motion Photo (its still), 2 photos; 1 Live Photo video, 1 RAW file beside its JPEG not scanned "
             "(one shot with their photo).") in result.stdout
+
+    # Names go into the pair's one sidecar: darktable's, beside the RAW, where it has one.
+    darktable = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                 '<rdf:Description rdf:about="" xmlns:darktable="http://darktable.sf.net/" darktable:xmp_version="5"/>'
+                 '</rdf:RDF></x:xmpmeta>')
+    (lib / "IMG_1.CR2.xmp").write_text(darktable)
+    cli_ok(db, "group")
+    person = rows(db, "SELECT person_id FROM faces WHERE person_id IS NOT NULL ORDER BY x LIMIT 1")[0][0]
+    cli_ok(db, "name", str(person), "Alice")
+    cli_ok(db, "export", "--xmp")
+    assert "Alice" in (lib / "IMG_1.CR2.xmp").read_text() and "darktable:xmp_version" in (lib / "IMG_1.CR2.xmp").read_text()
+    assert not (lib / "IMG_1.JPG.xmp").exists() and (lib / "IMG_3.JPG.xmp").exists()
+    assert not list(lib.glob("*.MOV.xmp"))

@@ -231,9 +231,13 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     assert all("frame_time" not in f for f in shown["faces"] if not f["photo"].endswith(("VID_1.mp4", "VID_2.mkv")))
     lines = cli_ok(db, "show", str(person)).stdout
     assert f"VID_1.mp4 @ {video.clock(in_video[0]['frame_time'])}" in lines
+    # A video's faces are regions of frames: no sidecar is written for the video, the stills get theirs.
+    cli_ok(db, "name", str(person), "Someone")
+    cli_ok(db, "export", "--xmp")
+    assert not list(lib.glob("VID_*.xmp")) and list(lib.glob("*.jpg.xmp"))
 
     no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
-    assert "Read" not in no_video.stdout and "\nSkipped 2 videos (--no-video).\n" in no_video.stdout
+    assert "Read" not in no_video.stdout and "\nSkipped 1 sidecar file, 2 videos (--no-video).\n" in no_video.stdout
 
 
 def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):

@@ -62,15 +62,18 @@ def export_xmp(store: Store, dry_run: bool = False) -> XmpSummary:
                 f"#{person.id}", f"the name {person.name!r} has control characters XMP cannot hold; rename it"))
             continue
         for face in person.faces:
-            if not face.width or not face.height:
-                continue
+            if not face.width or not face.height or face.frame_ms is not None:
+                continue  # a video's faces are regions of frames, not of the file: no sidecar holds them
             entry = by_photo.setdefault(face.path, (face.width, face.height, []))
             entry[2].append(Region(person.name, face.box))
     for photo, (width, height, regions) in sorted(by_photo.items()):
         if not os.path.exists(photo):
             continue  # gone from disk: nothing to write beside
+        # A RAW+JPEG pair is one shot with one sidecar: the photo's own if it has one, else the one the
+        # RAW's app keeps beside the RAW (darktable's IMG_1.CR2.xmp; Lightroom's IMG_1.xmp is found either way).
+        raws = [path for path, kind in store.companions_of(photo) if kind == "raw"]
         try:
-            change = _one_sidecar(photo, width, height, regions, dry_run)
+            change = _one_sidecar(photo, width, height, regions, dry_run, raws)
         except (SidecarProblem, FaceclusterError) as e:
             summary.skipped.append(SidecarSkipped(existing_sidecar(photo) or photo + ".xmp", str(e)))
             continue
@@ -81,8 +84,9 @@ def export_xmp(store: Store, dry_run: bool = False) -> XmpSummary:
     return summary
 
 
-def _one_sidecar(photo: str, width: int, height: int, regions: list[Region], dry_run: bool) -> SidecarChange | None:
-    sidecar = existing_sidecar(photo)
+def _one_sidecar(photo: str, width: int, height: int, regions: list[Region], dry_run: bool,
+                 raws: list[str] = ()) -> SidecarChange | None:
+    sidecar = existing_sidecar(photo) or next((s for s in map(existing_sidecar, raws) if s), None)
     created = sidecar is None
     target = Path(sidecar or photo + ".xmp")
     old = None
