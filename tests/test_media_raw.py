@@ -151,3 +151,15 @@ def test_raw_jpeg_pair_live_photo_and_motion_photo_are_one_shot_each(tmp_path, g
     assert "Alice" in (lib / "IMG_1.CR2.xmp").read_text() and "darktable:xmp_version" in (lib / "IMG_1.CR2.xmp").read_text()
     assert not (lib / "IMG_1.JPG.xmp").exists() and (lib / "IMG_3.JPG.xmp").exists()
     assert not list(lib.glob("*.MOV.xmp"))
+
+
+def test_motion_photos_are_told_by_their_xmp_or_samsung_trailer(group_rgb):
+    from facecluster.sources.photo import is_motion_photo
+    from tests.conftest import jpeg_bytes
+
+    plain = jpeg_bytes(group_rgb)
+    assert not is_motion_photo(plain)
+    assert is_motion_photo(motion_photo_bytes(group_rgb, b"\x00\x00\x00\x18ftypmp42"))
+    samsung = plain + b"MotionPhoto_Data" + b"\x00\x00\x00\x18ftypmp42" + bytes(100) + b"SEFT"
+    assert is_motion_photo(samsung)
+    assert not is_motion_photo(plain + b"Image_UTC_Data1700000000" + b"SEFT")  # a Samsung trailer without a video

@@ -11,14 +11,16 @@ from typing import BinaryIO
 
 from facecluster.decode import decode, photo_info
 from facecluster.sources.base import Still
-from facecluster.xmp import embedded_xmp
 
 EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"})
 
 # In the XMP of a Motion Photo: Google's current and older names (Camera:MotionPhoto, GCamera:MicroVideo).
 _MOTION_XMP = (b"MotionPhoto", b"MicroVideo")
-# Samsung appends the video after a marker of its own.
-_SAMSUNG_TRAILER = b"MotionPhoto_Data"
+# XMP sits in an APP1 segment (at most 64 KB) near the start: only this much is searched. Searching a
+# whole file costs about 1 ms a megabyte, 5 ms for a phone's photo (8 % of its scan).
+_XMP_WITHIN = 512 << 10
+# Samsung's own Motion Photos: a trailer ending in "SEFT" whose blocks include the video, named so.
+_SAMSUNG_FOOTER, _SAMSUNG_VIDEO = b"SEFT", b"MotionPhoto_Data"
 
 
 def is_motion_photo(data: bytes) -> bool:
@@ -27,8 +29,13 @@ def is_motion_photo(data: bytes) -> bool:
     Example:
         is_motion_photo(Path("PXL_20240101_MP.jpg").read_bytes())  # True
     """
-    xmp = embedded_xmp(data) or b""
-    return any(marker in xmp for marker in _MOTION_XMP) or _SAMSUNG_TRAILER in data
+    start = data.find(b"<x:xmpmeta", 0, _XMP_WITHIN)
+    if start >= 0:
+        end = data.find(b"</x:xmpmeta>", start, start + _XMP_WITHIN)
+        xmp = data[start:end] if end > 0 else b""
+        if any(marker in xmp for marker in _MOTION_XMP):
+            return True
+    return data.endswith(_SAMSUNG_FOOTER) and _SAMSUNG_VIDEO in data
 
 
 def read(source: bytes | BinaryIO, head: bytes, mtime: float, max_side: int, max_pixels: int) -> Still:
