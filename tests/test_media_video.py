@@ -280,3 +280,21 @@ def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path):
     assert statuses == {"truncated.mp4": "ok", "no_index.mov": "failed", "flood.mkv": "ok", "refused.ARW": "failed",
                         "empty.mp4": "failed"}
     assert multiprocessing.active_children() == []
+
+
+def test_once_every_face_on_screen_is_settled_frames_are_taken_two_steps_apart(tmp_path):
+    clip = encode_video(tmp_path / "still.mp4", grey_scene(20), size=(320, 240), seconds=20, fps=5)
+    times, described = [], []
+    box = np.array([[100.0, 60.0, 180.0, 160.0]], np.float32)
+
+    def detect(rgb, scale):  # the same face in the same place in every frame
+        times.append(len(times))
+        return Detections(box * scale, np.array([0.9], np.float32), np.zeros((1, 5, 2), np.float32))
+
+    def describe(rgb, found, scale):
+        described.append(len(times))
+        return [face(0, np.ones(128))]
+
+    result = video.analyse(str(clip), detect, describe)
+    # 0, 1, 2 s: the track's first three faces this minute; at 3 s nothing new, so 5, 7, ... 19.
+    assert len(described) == 3 and result.frames == len(times) == 4 + 8

@@ -41,6 +41,10 @@ from facecluster.records import Face
 EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".3g2", ".mkv", ".avi", ".webm", ".mts", ".m2ts"})
 
 STEP_S = 1.0  # at most one frame a second
+# While every face on screen continues a track that needs no more faces this minute, the next frame is
+# taken this many steps later: nothing new was being learnt. A person who appears is then found within
+# 2 s instead of 1. 1080p benchmark: 1.83 -> see docs/benchmarks.md.
+SETTLED_STEPS = 2
 MAX_FRAMES = 120  # frames analysed per video; a longer video is sampled more sparsely
 MAX_SECONDS = 120.0  # wall-clock limit per video: a hostile file ends in a warning, not a hang
 MAX_PACKETS = 2_000_000  # packets demuxed per video (a 10-hour 60 fps video has 2.2 million)
@@ -49,7 +53,7 @@ KEEP_PER_MINUTE = 3  # faces kept per track per minute of video
 # looser between frames at most TRACK_GAP_S apart (the same person moving), stricter beyond.
 TRACK_NEAR, TRACK_FAR, TRACK_GAP_S = 1.0, 0.85, 10.0
 # A face continues one of an earlier frame (at most LINK_S before) when its centre has moved less than
-# LINK_MOVE of the face's side and its size changed by less than LINK_GROWTH times.
+# LINK_MOVE of the face's side a second and its size changed by less than LINK_GROWTH times.
 LINK_MOVE, LINK_GROWTH, LINK_S = 1.0, 1.5, 2.5
 # ... and is embedded while its track has KEEP_PER_MINUTE faces this minute only if this much better than the worst.
 BETTER = 1.25
@@ -169,8 +173,10 @@ def _sample(container, stream, analyse_frame, max_frames, step, deadline, result
                 last_s = (pts - start) / per_second
             if not packet.is_keyframe or (next_pts is not None and pts < next_pts):
                 continue
-            next_pts = pts + step * per_second - per_second / 1000  # a millisecond early: keyframes a step apart qualify
-            if not take(ctx.decode(packet)):
+            more = take(ctx.decode(packet))
+            gap = step * (SETTLED_STEPS if analyse_frame.settled else 1)
+            next_pts = pts + gap * per_second - per_second / 1000  # a millisecond early: keyframes a step apart qualify
+            if not more:
                 if not result.duration_s:  # with a known length the frames were spread over all of it
                     result.notes.append(f"read the first {clock(last_s or 0)} only ({max_frames} frames): "
                                         "its length is not in its index")
@@ -188,15 +194,19 @@ class _FrameAnalysis:
         self.detect, self.describe, self.max_side, self.det_size = detect, describe, max_side, det_size
         self.tracks: list[_BoxTrack] = []
         self.described = 0  # faces embedded (for the benchmark)
+        self.settled = False  # the last frame held faces, all of them continuing tracks that needed nothing
 
     def __call__(self, frame, turns: int, ms: int) -> list[Face]:
+        self.settled = False
         small, small_scale = _upright(frame, turns, self.det_size)
         found = self.detect(small, small_scale)
         if not len(found):
             return []
         boxes = found.boxes.astype(np.float64) / small_scale  # displayed pixels
+        tracks_before = len(self.tracks)
         want = self._worth_describing(boxes, found.scores.astype(np.float64), ms)
         if not want:
+            self.settled = len(self.tracks) <= tracks_before  # no face started a track
             return []
         big, big_scale = _upright(frame, turns, self.max_side)
         chosen = Detections(found.boxes[want], found.scores[want], found.landmarks[want]).scaled(big_scale / small_scale)
@@ -206,7 +216,9 @@ class _FrameAnalysis:
     def _worth_describing(self, boxes: np.ndarray, scores: np.ndarray, ms: int) -> list[int]:
         """Indexes of the detections to embed; every detection moves its box track on."""
         live = [t for t in self.tracks if ms - t.last_ms <= LINK_S * 1000]
-        pairs = sorted(((_moved(b, t.box), i, t) for i, b in enumerate(boxes) for t in live), key=lambda p: p[0])
+        # Movement per second: frames are one or two steps apart.
+        pairs = sorted(((_moved(b, t.box) / max(1.0, (ms - t.last_ms) / 1000), i, t) for i, b in enumerate(boxes) for t in live),
+                       key=lambda p: p[0])
         linked: dict[int, _BoxTrack] = {}
         used: set[int] = set()
         for moved, i, track in pairs:
