@@ -13,7 +13,8 @@ a face that continues a face of the previous frames (same place, within
 LINK_S) is embedded only while its track has fewer than KEEP_PER_MINUTE faces
 in this minute or it looks better (score times size) than the worst of them.
 Embedding is most of a frame's cost; in a video of people talking most faces
-continue one.
+continue one. While every face on screen is such a settled one, frames are
+taken SETTLED_STEPS steps apart.
 
 Faces of one person across frames form a track (embedding distance, looser
 between frames close in time); of each track at most KEEP_PER_MINUTE faces
@@ -43,7 +44,7 @@ EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".3g2", ".mkv", ".avi", 
 STEP_S = 1.0  # at most one frame a second
 # While every face on screen continues a track that needs no more faces this minute, the next frame is
 # taken this many steps later: nothing new was being learnt. A person who appears is then found within
-# 2 s instead of 1. 1080p benchmark: 1.83 -> see docs/benchmarks.md.
+# 2 s instead of 1. 1080p benchmark: 60 frames a minute became 38, 1.83 -> 1.33 CPU s (docs/benchmarks.md).
 SETTLED_STEPS = 2
 MAX_FRAMES = 120  # frames analysed per video; a longer video is sampled more sparsely
 MAX_SECONDS = 120.0  # wall-clock limit per video: a hostile file ends in a warning, not a hang
