@@ -38,6 +38,7 @@ def group_photo() -> Path:
 
 @pytest.fixture(scope="module")
 def group_rgb(group_photo: Path) -> np.ndarray:
+    pytest.importorskip("pidng", reason="pidng (the test extra) writes the DNGs: pip install 'facecluster[test]'")
     return np.asarray(Image.open(group_photo).convert("RGB"))
 
 
