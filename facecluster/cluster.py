@@ -346,64 +346,75 @@ def match_groups(old: dict[int, set[int]], new: list[set[int]]) -> dict[int, int
     return result
 
 
-def vote_join(
+def anchor_votes(
     x: npt.NDArray[np.float32],
     photos: npt.NDArray[np.int64],
-    ref_x: npt.NDArray[np.float32],
-    ref_person: npt.NDArray[np.int64],
-    ref_photos: npt.NDArray[np.int64],
+    anchor_x: npt.NDArray[np.float32],
+    anchor_person: npt.NDArray[np.int64],
+    anchor_photos: npt.NDArray[np.int64],
     threshold: float,
     k: int = 5,
-    refused: set[tuple[int, int]] | None = None,
+    votes: int = 3,
     block: int = 2048,
-) -> npt.NDArray[np.int64]:
-    """Which known person each face joins, by a nearest-neighbour vote; -1 for none.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The person a real majority of each face's nearest anchors name; -1 for none. Also the nearest anchor's distance.
 
-    Among a face's k nearest known faces, those closer than `threshold` vote for
-    their person. The winner needs more than half of those votes. A face never
-    joins a person refused for it (`refused` holds (row, person) pairs), nor a
-    person already in its photo; of two faces in one photo voting for the same
-    person, only the nearer joins.
+    Anchors are faces the user put with a person (named, merged, accepted,
+    imported). Among a face's `k` nearest anchors from other photos (a face in
+    its own photo is someone else), the nearest must lie within `threshold`,
+    and its person must hold at least `votes` of the k, or, for a person with
+    fewer anchors than that, every one of them and at least two: one close
+    face is never a majority of one.
+
+    Example:
+        winner, nearest = anchor_votes(x, photos, ax, aperson, aphotos, threshold=1.0)
     """
     n = len(x)
-    out = np.full(n, -1, np.int64)
-    if n == 0 or len(ref_x) == 0:
-        return out
-    refused = refused or set()
-    k = min(k, len(ref_x))
-    in_photo: dict[int, set[int]] = {}
-    for person, photo in zip(ref_person.tolist(), ref_photos.tolist()):
-        in_photo.setdefault(photo, set()).add(person)
-    best_distance = np.full(n, np.inf)
+    winner = np.full(n, -1, np.int64)
+    nearest = np.full(n, np.inf)
+    if n == 0 or len(anchor_x) == 0:
+        return winner, nearest
+    persons, counts = np.unique(anchor_person, return_counts=True)
+    need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
+    k = min(k, len(anchor_x))
     for start in range(0, n, block):
-        sim = x[start : start + block] @ ref_x.T
+        sim = x[start : start + block] @ anchor_x.T
+        sim[photos[start : start + block, None] == anchor_photos[None, :]] = -np.inf
         top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.argsort(-sim, axis=1)[:, :k]
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(sim, top, axis=1), 0.0))
+        top_sim = np.take_along_axis(sim, top, axis=1)
+        order = np.argsort(-top_sim, axis=1)
+        top, top_sim = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sim, order, axis=1)
+        dist = np.sqrt(np.maximum(2.0 - 2.0 * top_sim, 0.0))
         for row in range(len(top)):
-            close = dist[row] <= threshold
-            if not close.any():
+            if not dist[row, 0] <= threshold:  # also false for an anchor in the same photo only (inf)
                 continue
-            i = start + row
-            votes: dict[int, list[float]] = {}
-            for ref, d in zip(top[row][close], dist[row][close]):
-                votes.setdefault(int(ref_person[ref]), []).append(float(d))
-            winner, ds = min(votes.items(), key=lambda kv: (-len(kv[1]), min(kv[1])))
-            if 2 * len(ds) <= int(close.sum()):
-                continue
-            if (i, winner) in refused or winner in in_photo.get(int(photos[i]), ()):
-                continue
-            out[i], best_distance[i] = winner, min(ds)
-    # One face per person per photo: the nearest wins.
-    chosen: dict[tuple[int, int], int] = {}
-    for i in np.flatnonzero(out >= 0):
-        key = (int(photos[i]), int(out[i]))
-        if key not in chosen or best_distance[i] < best_distance[chosen[key]]:
-            if key in chosen:
-                out[chosen[key]] = -1
-            chosen[key] = int(i)
-        else:
-            out[i] = -1
-    return out
+            voters = anchor_person[top[row][np.isfinite(dist[row])]]
+            person = int(voters[0])
+            if int((voters == person).sum()) >= need[person]:
+                winner[start + row], nearest[start + row] = person, float(dist[row, 0])
+    return winner, nearest
+
+
+def one_join_per_photo(
+    rows: npt.NDArray[np.intp], person: npt.NDArray[np.int64], distance: npt.NDArray[np.float64],
+    photos: npt.NDArray[np.int64], taken: set[tuple[int, int]],
+) -> npt.NDArray[np.bool_]:
+    """Which proposed joins (row -> person) to keep: none where the person is already in the photo
+    (`taken` holds (photo, person) pairs), and of two faces of one photo proposed for one person, the nearer.
+
+    Example:
+        keep = one_join_per_photo(np.array([0, 1]), np.array([7, 7]), np.array([0.5, 0.6]), np.array([3, 3]), set())
+    """
+    keep = np.zeros(len(rows), bool)
+    best: dict[tuple[int, int], int] = {}
+    for j, (row, who) in enumerate(zip(rows.tolist(), person.tolist())):
+        key = (int(photos[row]), who)
+        if key in taken:
+            continue
+        if key not in best or distance[j] < distance[best[key]]:
+            best[key] = j
+    keep[list(best.values())] = True
+    return keep
 
 
 # ---- after clustering: trim, small groups, attach (evidence: docs/quality.md) ------------------

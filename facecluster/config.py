@@ -45,6 +45,7 @@ SMALL_GROUP_DISTANCE = 0.85  # small groups (2-4 faces): every two faces at most
 ATTACH_NEIGHBOURS, ATTACH_VOTES = 5, 3  # a left-out face joins the group holding 3 of its 5 nearest grouped faces...
 ATTACH_REACH_RATIO, ATTACH_FLOOR, ATTACH_CAP = 1.3, 1.0, 1.15  # ...all within 1.3 x the group's reach, clipped to [1.0, 1.15]
 JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this close (benchmarks/join_distance.py)
+JOIN_NEIGHBOURS, JOIN_VOTES = 5, 3  # ...and 3 of its 5 nearest anchors (faces the user placed) are that person's
 
 
 def data_dir() -> Path:

@@ -146,3 +146,25 @@ def m006_review_actions(db: Database) -> None:
         )
         """
     )
+
+
+@migrations()
+def m007_cannot_links(db: Database) -> None:
+    # "These two are not the same person", answered by the user about two people or groups:
+    # grouping never puts them together again and suggestions never ask again. Stored with
+    # person_a < person_b; a link goes when either person goes.
+    db.execute(
+        """
+        CREATE TABLE cannot_links (
+            person_a INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            person_b INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (person_a, person_b),
+            CHECK (person_a < person_b)
+        )
+        """
+    )
+    db.execute("CREATE INDEX cannot_links_b ON cannot_links (person_b)")
+    # Faces a user marked "not a person" (a cartoon, a statue, a poster) carry assigned =
+    # 'notperson' and no person; grouping leaves them out. Found by this index.
+    db.execute("CREATE INDEX faces_assigned ON faces (assigned)")

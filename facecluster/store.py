@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,6 +75,9 @@ def embedding_to_blob(vector: npt.NDArray[np.floating]) -> bytes:
 
 def blob_to_embedding(blob: bytes) -> npt.NDArray[np.float32]:
     return np.frombuffer(blob, dtype="<f4")
+
+
+NOT_A_PERSON = "notperson"  # faces.assigned of a face the user marked as no person at all
 
 
 class Store:
@@ -483,7 +486,7 @@ class Store:
     def grouping_inputs(self, model: str) -> GroupingInputs:
         """Everything `group` needs about one pack's faces, as arrays."""
         rows = self.db.execute(
-            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding, quality FROM faces "
+            "SELECT id, photo_id, size, score, COALESCE(person_id, -1), embedding, quality, assigned FROM faces "
             "WHERE model = ? ORDER BY id",
             [model],
         ).fetchall()
@@ -492,10 +495,12 @@ class Store:
             "SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model = ?",
             [model],
         ).fetchall())
+        links = self.cannot_links(model)
         if not rows:
             empty = np.zeros(0, np.int64)
-            return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections)
-        ids, photos, sizes, scores, persons, blobs, qualities = zip(*rows)
+            return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections,
+                                  anchored=np.zeros(0, bool), excluded=np.zeros(0, bool), cannot_links=links)
+        ids, photos, sizes, scores, persons, blobs, qualities, how = zip(*rows)
         return GroupingInputs(
             face_ids=np.array(ids, np.int64),
             photo_ids=np.array(photos, np.int64),
@@ -506,7 +511,36 @@ class Store:
             people=people,
             rejections=rejections,
             qualities=np.array([np.nan if q is None else q for q in qualities], np.float64),
+            # An automatic join is a member, never evidence: only the user's own faces anchor a person.
+            anchored=np.array([h not in ("auto", "cluster") for h in how], bool),
+            excluded=np.array([h == NOT_A_PERSON for h in how], bool),
+            cannot_links=links,
         )
+
+    def cannot_links(self, model: str | None = None) -> set[tuple[int, int]]:
+        """(smaller id, larger id) of every two people the user said are not the same person."""
+        sql = "SELECT l.person_a, l.person_b FROM cannot_links l"
+        if model:
+            return set(self.db.execute(sql + " JOIN people p ON p.id = l.person_a WHERE p.model = ?", [model]).fetchall())
+        return set(self.db.execute(sql).fetchall())
+
+    def add_cannot_link(self, a: int, b: int) -> None:
+        low, high = sorted((a, b))
+        self.db.execute(
+            "INSERT OR IGNORE INTO cannot_links (person_a, person_b, created_at) VALUES (?, ?, ?)", [low, high, now()]
+        )
+
+    def mark_not_person(self, face_ids: Iterable[int]) -> list[tuple[int, int | None]]:
+        """Faces that are no person at all (a cartoon, a statue): out of their group, out of grouping for good.
+        Returns (face_id, former person) per face found."""
+        done = []
+        for face_id in face_ids:
+            row = self.db.execute("SELECT person_id FROM faces WHERE id = ?", [face_id]).fetchone()
+            if row is None:
+                continue
+            self.db.execute("UPDATE faces SET person_id = NULL, assigned = ? WHERE id = ?", [NOT_A_PERSON, face_id])
+            done.append((face_id, row[0]))
+        return done
 
     def xmp_labelled_faces(self, model: str) -> list[tuple[int, str, int | None]]:
         """(face id, XMP name, current person) for faces another app named."""
@@ -592,9 +626,17 @@ class Store:
 
     def merge_person(self, source: int, target: int) -> int:
         """Move every face of `source` to `target`, then drop `source`. Returns faces moved."""
+        # What grouping joined automatically stays automatic: a merge confirms the groups, not every stray join.
         moved = self.db.execute(
-            "UPDATE faces SET person_id = ?, assigned = 'user' WHERE person_id = ?", [target, source]
+            "UPDATE faces SET person_id = ?, assigned = CASE WHEN assigned = 'auto' THEN 'auto' ELSE 'user' END "
+            "WHERE person_id = ?", [target, source]
         ).rowcount
+        for other, in self.db.execute(
+            "SELECT person_b FROM cannot_links WHERE person_a = ? UNION SELECT person_a FROM cannot_links WHERE person_b = ?",
+            [source, source],
+        ).fetchall():
+            if other != target:
+                self.add_cannot_link(target, other)
         self.db.execute(
             "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) "
             "SELECT face_id, ?, created_at FROM face_rejections WHERE person_id = ?",
@@ -991,6 +1033,11 @@ class GroupingInputs:
     people: dict[int, PersonRow]
     rejections: set[tuple[int, int]]
     qualities: npt.NDArray[np.float64] | None = None  # facecluster.quality score; NaN or None: not known
+    # Per face: the user put it where it is (named, merged, accepted, imported). None: every face of a
+    # named or ignored person counts as the user's.
+    anchored: npt.NDArray[np.bool_] | None = None
+    excluded: npt.NDArray[np.bool_] | None = None  # per face: marked "not a person"; None: none are
+    cannot_links: set[tuple[int, int]] = field(default_factory=set)  # (smaller, larger) person ids
 
 
 def _writable(path: Path) -> bool:
