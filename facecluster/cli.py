@@ -34,7 +34,12 @@ from facecluster.export.xmp import export_xmp
 from facecluster.names import backup, export_names, import_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.people import (
+    answer_same,
+    give_faces,
     ignore_person,
+    merge_people,
+    not_a_person,
+    undo_last,
     list_people,
     name_person,
     parse_id,
@@ -46,6 +51,7 @@ from facecluster.people import (
 )
 from facecluster.scan import ScanInterrupted, ScanOptions, ScanProgress, ScanSummary, scan
 from facecluster.store import Store
+from facecluster.suggestions import same_person_pairs, suggest
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 
@@ -486,6 +492,127 @@ def remove_command(ctx, face_ids):
         if person not in names:
             names[person] = resolve(store, f"#{person}").name
         out.print(Text(f"Face {face_id} removed from {_who(person, names[person])}."))
+
+
+@cli.command(name="suggest")
+@click.option("--for", "target", metavar="TARGET", help="Suggestions for one person or group: groups and faces that may be them.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many suggestions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def suggest_command(ctx, target, limit, as_json):
+    """Questions worth answering, most likely first, with how likely each is.
+
+    Without --for: "same person?" pairs of people or groups (answer with
+    `merge` or `different`). With --for: the unnamed groups and the faces in
+    no group that may be that person (answer with `merge`, `give` or
+    `different`). Nothing less likely than "possible" is listed.
+
+    \b
+    Example:
+        facecluster suggest
+        facecluster suggest --for Alice
+    """
+    store = open_store(ctx, write=False)
+    if target is None:
+        pairs = same_person_pairs(store, limit)
+        if as_json:
+            click.echo(json.dumps([dataclasses.asdict(p) for p in pairs], indent=2))
+            return
+        err.print(f"{plural(len(pairs), 'question')} worth asking" if pairs else "Nothing likely to ask: no two groups look alike.")
+        _records(["likelihood", "same person?", "distance"],
+                 [[p.likelihood, f"{_pair_label(store, p.a)} and {_pair_label(store, p.b)}", f"{p.distance:.2f}"] for p in pairs])
+        return
+    found = suggest(store, target, limit)
+    if as_json:
+        click.echo(json.dumps({"id": found.person.id, "name": found.person.name,
+                               "groups": [{"group": g.b, "distance": g.distance, "likelihood": g.likelihood} for g in found.groups],
+                               "faces": [{"face_id": f.face_id, "distance": f.distance, "likelihood": f.likelihood}
+                                         for f in found.faces]}, ensure_ascii=False, indent=2))
+        return
+    who = _who(found.person.id, found.person.name)
+    if not found.groups and not found.faces:
+        err.print(Text(f"Nothing looks likely to be {who}."))
+        return
+    _records(["likelihood", "candidate", "distance"],
+             [[g.likelihood, f"group {g.b}", f"{g.distance:.2f}"] for g in found.groups]
+             + [[f.likelihood, f"face {f.face_id}", f"{f.distance:.2f}"] for f in found.faces])
+
+
+def _pair_label(store: Store, person_id: int) -> str:
+    person = resolve(store, f"#{person_id}")
+    return _printable(person.name) if person.name else f"group {person_id}"
+
+
+@cli.command(name="merge")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--name", help="Name the merged person.")
+@click.pass_context
+def merge_command(ctx, targets, name):
+    """Merge groups (numbers or names) into one person: "yes, the same person".
+
+    The faces go to the named one among them (or to NAME), else to the largest
+    group. Two differently named people are never merged.
+
+    \b
+    Example:
+        facecluster merge 12 31 --name Alice
+    """
+    result = merge_people(open_store(ctx), list(targets), name)
+    out.print(Text(f"Merged into {_who(result.person_id, result.name)}: {plural(result.faces_moved, 'face')} moved."))
+
+
+@cli.command(name="different")
+@click.argument("first")
+@click.argument("second")
+@click.pass_context
+def different_command(ctx, first, second):
+    """Say two people or groups are not the same person; grouping and suggestions remember it.
+
+    \b
+    Example:
+        facecluster different Alice 12
+    """
+    out.print(Text(answer_same(open_store(ctx), first, second, yes=False) + "."))
+
+
+@cli.command(name="give")
+@click.argument("face_ids", nargs=-1, required=True, type=FaceId())
+@click.option("--to", "target", required=True, metavar="TARGET", help="A group number, a name, or a new name for a new person.")
+@click.pass_context
+def give_command(ctx, face_ids, target):
+    """Put faces with a person for good (a new name makes a new person of them).
+
+    \b
+    Example:
+        facecluster give 1234 1240 --to Alice
+    """
+    result = give_faces(open_store(ctx), list(face_ids), target)
+    out.print(Text(f"{plural(result.faces_moved, 'face')} now with {_who(result.person_id, result.name)}."))
+
+
+@cli.command(name="not-a-person")
+@click.argument("face_ids", nargs=-1, required=True, type=FaceId())
+@click.pass_context
+def not_a_person_command(ctx, face_ids):
+    """Mark faces as no person at all (a cartoon, a statue, a poster): never grouped again.
+
+    \b
+    Example:
+        facecluster not-a-person 1234
+    """
+    out.print(Text(not_a_person(open_store(ctx), list(face_ids)) + "."))
+
+
+@cli.command(name="undo")
+@click.pass_context
+def undo_command(ctx):
+    """Undo the last correction (from the command line or the review page).
+
+    \b
+    Example:
+        facecluster undo
+    """
+    out.print(Text(f"Undone: {undo_last(open_store(ctx))}."))
 
 
 @cli.command(name="info")

@@ -45,6 +45,12 @@ SMALL_GROUP_DISTANCE = 0.85  # small groups (2-4 faces): every two faces at most
 ATTACH_NEIGHBOURS, ATTACH_VOTES = 5, 3  # a left-out face joins the group holding 3 of its 5 nearest grouped faces...
 ATTACH_REACH_RATIO, ATTACH_FLOOR, ATTACH_CAP = 1.3, 1.0, 1.15  # ...all within 1.3 x the group's reach, clipped to [1.0, 1.15]
 JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this close (benchmarks/join_distance.py)
+# Suggestion likelihoods, calibrated on the labelled library (benchmarks/calibrate_suggestions.py, docs/quality.md):
+# (up to this distance, words). Groups: distance between centres; the share of top candidates that were the
+# same person was 1.00 up to 0.8, 1.00 at 0.8-0.9, 0.52 at 0.9-1.0, 0.01 beyond. Faces: the mean distance to
+# the person's 3 nearest faces; 1.00 up to 1.0, 0.93 at 1.0-1.1, 0.06 at 1.1-1.15.
+GROUP_LIKELIHOOD = ((0.8, "very likely"), (0.9, "likely"), (1.0, "possible"))
+FACE_LIKELIHOOD = ((1.0, "very likely"), (1.05, "likely"), (1.1, "possible"))
 JOIN_NEIGHBOURS, JOIN_VOTES = 5, 3  # ...and 3 of its 5 nearest anchors (faces the user placed) are that person's
 
 

@@ -295,46 +295,76 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
         say(f"grouping {len(data.face_ids)} faces")
         plan = plan_groups(data, options)
         people, face_ids = data.people, data.face_ids.tolist()
-
-        # Keep old numbers where the members mostly stayed.
-        old_groups: dict[int, set[int]] = {}
-        for face_id, person in zip(face_ids, data.person_ids.tolist()):
-            if person in people and people[person].name is None and not people[person].ignored:
-                old_groups.setdefault(person, set()).add(face_id)
-        clusters = [{face_ids[r] for r in rows} for rows in plan.clusters]
-        kept = match_groups(old_groups, clusters)
-        fresh = [i for i in range(len(clusters)) if i not in kept]
-
+        settled = settle(data, plan)
         summary = GroupSummary(model=options.model, faces=len(face_ids))
-        assignments: list[tuple[int | None, str | None, int]] = []
-        for row, person in plan.joined:
-            assignments.append((person, "auto", face_ids[row]))
+        for _, person in settled.joined:
             label = people[person].name or f"#{person}"
             summary.joined[label] = summary.joined.get(label, 0) + 1
-        placed = {face_ids[row] for row, _ in plan.joined}
+        fresh = [i for i, (number, _) in enumerate(settled.groups) if number is None]
         with store.transaction():
-            numbers = {**kept, **dict(zip(fresh, store.create_people(options.model, len(fresh))))}
-            for index, members in enumerate(clusters):
-                for face_id in members:
-                    if (face_id, numbers[index]) not in data.rejections:  # the user took it out of this group
-                        assignments.append((numbers[index], "cluster", face_id))
-                        placed.add(face_id)
-            for row in np.flatnonzero(~plan.decided).tolist():
-                if face_ids[row] not in placed:
-                    assignments.append((None, None, face_ids[row]))
+            numbers = dict(zip(fresh, store.create_people(options.model, len(fresh))))
+            assignments: list[tuple[int | None, str | None, int]] = [(p, "auto", f) for f, p in settled.joined]
+            for index, (number, members) in enumerate(settled.groups):
+                assignments += [(numbers.get(index, number), "cluster", f) for f in members]
+            assignments += [(None, None, f) for f in settled.unplaced]
             store.assign_faces(assignments)
-            store.delete_people(n for n in old_groups if n not in kept.values())
+            store.delete_people(settled.gone)
+        clusters = settled.groups
+        placed = len(face_ids) - len(settled.unplaced) - int(plan.decided.sum())
         summary.groups = len(clusters)
         summary.new_groups = len(fresh)
-        summary.kept_groups = len(kept)
+        summary.kept_groups = len(clusters) - len(fresh)
         summary.named = sum(1 for p in people.values() if p.name is not None)
+        unplaced = set(settled.unplaced)
         summary.below_quality = int(sum(
-            1 for row in np.flatnonzero(~plan.decided & ~plan.passes).tolist() if face_ids[row] not in placed
+            1 for row in np.flatnonzero(~plan.decided & ~plan.passes).tolist() if face_ids[row] in unplaced
         ))
-        summary.noise = int((~plan.decided).sum()) - len(placed) - summary.below_quality
+        summary.noise = int((~plan.decided).sum()) - placed - summary.below_quality
         summary.attached = len(plan.attached)
         summary.seconds = time.monotonic() - started
     return summary
+
+
+@dataclass
+class Settlement:
+    """What a plan means for the database, before anything is written (pure: `settle`).
+
+    joined: (face id, person) of the automatic joins into named or ignored people.
+    groups: (the old number the group keeps, or None for a new group; its face ids).
+    unplaced: face ids that end in no person. gone: old group numbers no longer used.
+    """
+
+    joined: list[tuple[int, int]]
+    groups: list[tuple[int | None, list[int]]]
+    unplaced: list[int]
+    gone: list[int]
+
+
+def settle(data: GroupingInputs, plan: Plan) -> Settlement:
+    """Number the plan's groups: each keeps the number of the old unnamed group it mostly overlaps
+    (`match_groups`), so `facecluster name 12` still means the group the user looked at; the rest are new.
+    A face the user took out of a group never goes back into it.
+
+    Example:
+        settled = settle(data, plan_groups(data, GroupOptions()))
+    """
+    people, face_ids = data.people, data.face_ids.tolist()
+    old_groups: dict[int, set[int]] = {}
+    for face_id, person in zip(face_ids, data.person_ids.tolist()):
+        if person in people and people[person].name is None and not people[person].ignored:
+            old_groups.setdefault(person, set()).add(face_id)
+    clusters = [{face_ids[r] for r in rows} for rows in plan.clusters]
+    kept = match_groups(old_groups, clusters)
+    joined = [(face_ids[row], person) for row, person in plan.joined]
+    placed = {f for f, _ in joined}
+    groups = []
+    for index, rows in enumerate(plan.clusters):
+        number = kept.get(index)
+        members = [face_ids[r] for r in rows if number is None or (face_ids[r], number) not in data.rejections]
+        placed.update(members)
+        groups.append((number, members))
+    unplaced = [face_ids[r] for r in np.flatnonzero(~plan.decided).tolist() if face_ids[r] not in placed]
+    return Settlement(joined, groups, unplaced, sorted(n for n in old_groups if n not in kept.values()))
 
 
 def fill_face_quality(store: Store, model: str, progress: Callable[[str], None] | None = None) -> int:

@@ -326,6 +326,96 @@ def answer_suggestion(store: Store, target: str, face_id: int, yes: bool) -> str
         return done
 
 
+def answer_same(store: Store, first: str, second: str, yes: bool) -> str:
+    """The user's answer to "are these two the same person?" (people or groups, by number or name).
+
+    Yes merges them (as `merge_people`: into the named one, else the larger group). No is
+    remembered as a cannot-link: grouping never puts them together again and the question is
+    never asked again; where one of them is named, the other's faces are also refused for that
+    person, so none of them joins it by itself later. Returns a sentence saying what was done.
+
+    Example:
+        answer_same(store, "Alice", "12", yes=False)
+    """
+    if yes:
+        merged = merge_people(store, [first, second])
+        return f"Merged into {_label_of(merged.person_id, merged.name)}"
+    with store.writer("different"):
+        a, b = resolve(store, first), resolve(store, second)
+        if a.id == b.id:
+            raise PeopleError(f"{_label(a)} is one person; choose two")
+        if a.model != b.model:
+            raise PeopleError(f"{_label(a)} and {_label(b)} hold faces of different model packs")
+        with store.transaction():
+            before = store.snapshot([a.id, b.id])
+            store.add_cannot_link(a.id, b.id)
+            for named, other in ((a, b), (b, a)):
+                if named.name is not None and other.name is None:
+                    for face in store.person_faces(other.id):
+                        store.add_rejection(face.face_id, named.id)
+            done = f"{_label(a)} and {_label(b)} are different people"
+            store.log_action("different", done, before)
+        return done
+
+
+def not_a_person(store: Store, face_ids: list[int]) -> str:
+    """ "Not a person" (a cartoon, a statue, a poster): the faces leave their groups and never form or
+    join people again. Undoable. Returns a sentence saying what was done.
+
+    Example:
+        not_a_person(store, [1234, 1240])
+    """
+    if not face_ids:
+        raise PeopleError("give at least one face id")
+    with store.writer("not a person"):
+        with store.transaction():
+            before = store.snapshot([], face_ids=face_ids)
+            done = store.mark_not_person(face_ids)
+            missing = sorted(set(face_ids) - {f for f, _ in done})
+            if missing:
+                raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
+            summary = f"Marked {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) as not a person"
+            store.log_action("notperson", summary, before)
+        return summary
+
+
+def give_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
+    """Put faces with a person, for good: `target` is a group number or a name; a new name makes a new
+    person of these faces. Each face is the user's decision from then on (it anchors the person).
+
+    Example:
+        give_faces(store, [1234, 1240], "Alice")
+    """
+    if not face_ids:
+        raise PeopleError("give at least one face id")
+    with store.writer("give"):
+        try:
+            person = resolve(store, target)
+        except PeopleError:
+            if group_number(target.strip()) is not None:
+                raise
+            person = None
+        rows = {f: store.face_row(f) for f in face_ids}
+        missing = sorted(f for f, row in rows.items() if row is None)
+        if missing:
+            raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
+        models = {row.model for row in rows.values()} | ({person.model} if person else set())
+        if len(models) > 1:
+            raise PeopleError("these faces were found by different model packs; they cannot be one person")
+        with store.transaction():
+            before = store.snapshot([], face_ids=face_ids, rows_only=[person.id] if person else [])
+            if person is None:
+                name = clean_name(target)
+                person = PersonRow(store.name_person_new(models.pop(), name), "", name, False)
+            for face_id in face_ids:
+                store.drop_rejection(face_id, person.id)
+            store.assign_faces([(person.id, "user", f) for f in face_ids])
+            if person.name is not None:
+                store.lock_person_faces(person.id)
+            store.log_action("give", f"Put {plural(len(face_ids), 'face')} ({_ids(face_ids)}) with {_label(person)}", before)
+        return NameResult(person.id, person.name, faces_moved=len(face_ids))
+
+
 def undo_last(store: Store) -> str:
     """Undo the last correction (from the review page or the CLI): the people and faces it touched
     go back to how they were just before it. Called again, it undoes the one before. Returns what

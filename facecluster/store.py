@@ -808,11 +808,19 @@ class Store:
                 rejections.update(self.db.execute(
                     f"SELECT face_id, person_id, created_at FROM face_rejections WHERE {column} IN ({marks})", chunk
                 ).fetchall())
+        links = set()
+        for chunk in _chunks(people, 500):
+            marks = ",".join("?" * len(chunk))
+            links.update(self.db.execute(
+                f"SELECT person_a, person_b, created_at FROM cannot_links WHERE person_a IN ({marks}) OR person_b IN ({marks})",
+                chunk + chunk,
+            ).fetchall())
         return {
             "people": [list(r) for r in rows],
             "person_ids": people,
             "faces": [[f, p, h] for f, (p, h) in sorted(faces.items())],
             "rejections": sorted(list(r) for r in rejections),
+            "links": sorted(list(r) for r in links),
         }
 
     def restore(self, snapshot: dict) -> None:
@@ -846,6 +854,15 @@ class Store:
             "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM people WHERE id = ?)",
             [(f, p, c, p) for f, p, c in snapshot["rejections"] if f in existing],
         )
+        if "links" in snapshot:  # snapshots from before cannot-links have none to restore
+            for chunk in _chunks(list(snapshot["person_ids"]), 500):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM cannot_links WHERE person_a IN ({marks}) OR person_b IN ({marks})", chunk + chunk)
+            self.db.conn.executemany(  # a link to a group that is gone since is not brought back
+                "INSERT OR IGNORE INTO cannot_links (person_a, person_b, created_at) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM people WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
+                [(a, b, c, a, b) for a, b, c in snapshot["links"]],
+            )
 
     def log_action(self, kind: str, summary: str, undo: dict | None, keep: int = 50) -> int:
         """Record an action; only the last `keep` actions keep what undoing them needs."""
@@ -898,13 +915,15 @@ class Store:
         )
         return [_export_face(r) for r in rows]
 
-    def suggestion_inputs(self, person_id: int, model: str) -> SuggestionInputs:
-        """A person's embeddings, and the faces that could be theirs: the pack's faces in no group or in
-        an unnamed, shown group, less those the user already refused for this person."""
+    def suggestion_inputs(self, person_id: int, model: str, unclustered_only: bool = False) -> SuggestionInputs:
+        """A person's embeddings, and the faces that could be theirs: the pack's faces in no group (or, unless
+        `unclustered_only`, in an unnamed, shown group), less those the user refused for this person or
+        marked as no person at all."""
         own = [blob_to_embedding(r[0]) for r in self.db.execute("SELECT embedding FROM faces WHERE person_id = ?", [person_id])]
+        where = "f.person_id IS NULL" if unclustered_only else "(f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0))"
         rows = self.db.execute(
             "SELECT f.id, COALESCE(f.person_id, -1), f.embedding FROM faces f LEFT JOIN people p ON p.id = f.person_id "
-            "WHERE f.model = ? AND (f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0)) "
+            f"WHERE f.model = ? AND {where} AND f.assigned IS NOT '{NOT_A_PERSON}' "
             "AND NOT EXISTS (SELECT 1 FROM face_rejections r WHERE r.face_id = f.id AND r.person_id = ?) ORDER BY f.id",
             [model, person_id],
         ).fetchall()
@@ -915,6 +934,22 @@ class Store:
             person_ids=np.array([r[1] for r in rows], np.int64),
             embeddings=np.stack([blob_to_embedding(r[2]) for r in rows]) if rows else np.zeros((0, dim), np.float32),
         )
+
+    def person_centres(self) -> PersonCentres:
+        """The centre (mean of its unit embeddings, made unit again) of every shown person or group with faces."""
+        rows = self.db.execute(
+            "SELECT p.id, p.model, p.name IS NOT NULL, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE p.ignored = 0 ORDER BY p.id"
+        ).fetchall()
+        if not rows:
+            return PersonCentres(np.zeros(0, np.int64), [], np.zeros(0, bool), np.zeros((0, 0), np.float32))
+        ids = np.array([r[0] for r in rows], np.int64)
+        x = np.frombuffer(b"".join(r[3] for r in rows), "<f4").reshape(len(rows), -1)
+        people, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        sums = np.add.reduceat(x, first, axis=0)
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return PersonCentres(people, [rows[i][1] for i in first.tolist()], np.array([bool(rows[i][2]) for i in first.tolist()]),
+                             centres.astype(np.float32))
 
     # ---- face quality ------------------------------------------------------------------
 
@@ -1020,6 +1055,14 @@ class ExportFace:
     size: float
     landmarks: tuple[float, ...]
     taken_source: str | None = None  # "exif", or "mtime": no date in the photo, `taken` is the file's date
+
+
+@dataclass
+class PersonCentres:
+    person_ids: npt.NDArray[np.int64]
+    models: list[str]
+    named: npt.NDArray[np.bool_]
+    centres: npt.NDArray[np.float32]  # one unit vector per person
 
 
 @dataclass

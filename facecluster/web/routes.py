@@ -119,10 +119,10 @@ def unclustered():
 @bp.get("/person/<int:person_id>/suggestions")
 def suggestions(person_id: int):
     try:
-        found, faces = suggest(open_store(), str(person_id))
+        found = suggest(open_store(), str(person_id))
     except FaceclusterError as e:
         abort(404, str(e))
-    return render_template("suggestions.html", person=found, suggestions=faces)
+    return render_template("suggestions.html", person=found.person, groups=found.groups, suggestions=found.faces)
 
 
 @bp.get("/face/<int:face_id>")
