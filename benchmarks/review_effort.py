@@ -14,6 +14,8 @@ folder labels) and acts only through the functions the review page calls:
     `answer_suggestion(..., yes=False)`;
   * `--policy faces` (the face-by-face suggestions of earlier releases): the 24 nearest faces of
     each named person, each answered yes or no (`answer_suggestion`);
+- with `--policy groups`, also acts on the page of faces in no group: selects the faces of one
+  person and gives them to that person, or makes a new person of two or more (`give_faces`);
 - regroups (`group`) between rounds.
 
 Printed after each decision batch: decisions so far, BCubed F of the whole library and of its
@@ -141,7 +143,9 @@ class User:
             self.decisions += 1
 
     def answer(self) -> int:
-        return self.answer_faces() if self.policy == "faces" else self.answer_groups()
+        if self.policy == "faces":
+            return self.answer_faces()
+        return self.answer_groups() + self.place_unclustered()
 
     def answer_groups(self) -> int:
         from facecluster.suggestions import same_person_pairs, suggest  # this release only
@@ -179,10 +183,26 @@ class User:
                 asked += 1
         return asked
 
+    def place_unclustered(self) -> int:
+        """The page of faces in no group: select the faces of one person, give them to that person (a new
+        name makes a new person of two or more); one decision per selection."""
+        names = {n.lower(): p for p, n in self.store.db.execute("SELECT id, name FROM people WHERE name IS NOT NULL")}
+        loose: dict[str, list[int]] = collections.defaultdict(list)
+        for face, (label, person, _, _, _, how) in self.faces().items():
+            if person is None and label and how != "notperson":
+                loose[label].append(face)
+        asked = 0
+        for label, faces in sorted(loose.items()):
+            if label in names or len(faces) >= 2:
+                actions.give_faces(self.store, faces, str(names[label]) if label in names else label.title())
+                self.decisions += 1
+                asked += 1
+        return asked
+
     def answer_faces(self, limit: int = 24) -> int:
         asked = 0
         faces = self.faces()
-        for person, name in list(self.store.db.execute("SELECT id, name, model FROM people WHERE name IS NOT NULL")):
+        for person, name in list(self.store.db.execute("SELECT id, name FROM people WHERE name IS NOT NULL")):
             data = self.store.suggestion_inputs(person, "sface")
             rows, _ = nearest(data.person, data.embeddings, limit)
             for r in rows.tolist():
