@@ -121,6 +121,47 @@ def _knn_ivf(x, k, seed, probes: int = 8, queries=None):
     return out_i, out_d
 
 
+def knn_across(
+    queries: npt.NDArray[np.float32], base: npt.NDArray[np.float32], k: int, seed: int = 0, probes: int = 8, block: int = 1024,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Indices into `base` and distances of each query's k nearest base rows (unit vectors), nearest first.
+
+    Exact in blocks while queries x base stays small; beyond, through the same
+    inverted-file index as `knn` (k-means cells of `base`; each query searches
+    its cell and the `probes - 1` nearest). Missing neighbours are -1 and inf.
+    """
+    n, k = len(queries), min(k, len(base))
+    out_i = np.full((n, max(k, 0)), -1, np.int64)
+    out_d = np.full((n, max(k, 0)), np.inf, np.float32)
+    if n == 0 or k <= 0:
+        return out_i, out_d
+    if n * len(base) <= EXACT_KNN_LIMIT**2:
+        groups = [(np.arange(n), np.arange(len(base)))]
+    else:
+        cells = int(np.clip(np.sqrt(len(base)) * 2, 16, 8192))
+        centroids = kmeans(base, cells, seed=seed)
+        base_cell, query_cell = nearest_centroid(base, centroids), nearest_centroid(queries, centroids)
+        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, :probes]
+        order = np.argsort(base_cell, kind="stable")
+        bounds = np.searchsorted(base_cell[order], np.arange(cells + 1))
+        groups = [
+            (np.flatnonzero(query_cell == c), np.concatenate([order[bounds[j] : bounds[j + 1]] for j in near[c]]))
+            for c in np.unique(query_cell).tolist()
+        ]
+    for rows, candidates in groups:
+        cand = base[candidates]
+        kk = min(k, len(candidates))
+        for start in range(0, len(rows), block):
+            r = rows[start : start + block]
+            sim = queries[r] @ cand.T
+            part = np.argpartition(-sim, kk - 1, axis=1)[:, :kk] if kk < sim.shape[1] else np.argsort(-sim, axis=1)[:, :kk]
+            top = np.take_along_axis(sim, part, axis=1)
+            order_in = np.argsort(-top, axis=1)
+            out_i[r, :kk] = candidates[np.take_along_axis(part, order_in, axis=1)]
+            out_d[r, :kk] = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(top, order_in, axis=1), 0.0))
+    return out_i, out_d
+
+
 def kmeans(x: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 0, sample: int = 64) -> npt.NDArray[np.float32]:
     """Spherical k-means on a sample of about `sample` points per centroid."""
     rng = np.random.default_rng(seed)
@@ -374,6 +415,21 @@ def anchor_votes(
     nearest = np.full(n, np.inf)
     if n == 0 or len(anchor_x) == 0:
         return winner, nearest
+    persons, counts = np.unique(anchor_person, return_counts=True)
+    need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
+    # A few more than k, so that k remain once the anchors in the face's own photo are left out.
+    ids, dist = knn_across(x, anchor_x, k + 8, block=block)
+    for row in range(n):
+        ok = ids[row] >= 0
+        ok[ok] &= anchor_photos[ids[row][ok]] != photos[row]
+        near, d = ids[row][ok][:k], dist[row][ok][:k]
+        if len(near) == 0 or not d[0] <= threshold:
+            continue
+        voters = anchor_person[near]
+        person = int(voters[0])
+        if int((voters == person).sum()) >= need[person]:
+            winner[row], nearest[row] = person, float(d[0])
+    return winner, nearest
     persons, counts = np.unique(anchor_person, return_counts=True)
     need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
     k = min(k, len(anchor_x))
