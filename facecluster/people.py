@@ -230,8 +230,12 @@ def name_order(name: str) -> tuple[str, str, str]:
         sorted(["Sheldon", "Élton", "eli"], key=name_order) == ["eli", "Élton", "Sheldon"]
     """
     decomposed = unicodedata.normalize("NFKD", name)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().translate(_BASE_LETTERS)
     return bare, name.casefold(), name
+
+
+# Letters Unicode does not decompose into a base letter and a mark, sorted as that base letter.
+_BASE_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
 def show_person(store: Store, target: str) -> tuple[PersonRow, list[PersonFace]]:
@@ -370,6 +374,8 @@ def answer_suggestion(store: Store, target: str, face_id: int, yes: bool) -> str
                 if face.person_id == person.id:
                     store.assign_faces([(None, "removed", face_id)])
                 done = f"Face {face_id} is not {_label(person)}"
+            if _unchanged(before, store.snapshot([], face_ids=[face_id], rows_only=[person.id])):  # rolls back
+                raise NothingToDo(f"{done} already: nothing to do.")
             store.log_action("yes" if yes else "no", done, before)
         return done
 

@@ -222,3 +222,22 @@ def test_an_unexpected_error_gets_a_friendly_page_and_the_details_go_to_the_log(
     assert "Traceback" not in text and "the secret internals" not in text and TOKEN not in text
     assert "Traceback" in caplog.text and str(failure) in caplog.text and "GET /" in caplog.text
     assert "token" not in caplog.text.lower()
+
+
+def test_a_click_that_changes_nothing_is_not_history(client, db):
+    alice = astronaut_group(db)["id"]
+    other = next(p["id"] for p in people_json(db) if p["id"] != alice)
+    face = show_json(db, other)["faces"][0]["face_id"]
+    post(client, "/name", person=str(alice), name="Alice")
+    no = dict(person=str(alice), face=str(face), answer="no")
+    for form, said in [(no, None), (no, f"Face {face} is not Alice (#{alice}) already: nothing to do."),
+                       (dict(person=str(other), undo="1"), f"Group {other} is not ignored: nothing to do.")]:
+        url = "/ignore" if "undo" in form else "/answer"
+        _, messages = post(client, url, **form)
+        assert messages[0][0] == "done" and (said is None or messages[0][1] == said), messages
+    _, messages = post(client, "/remove", face=str(face), next=f"/person/{alice}")  # the face is in `other`: it leaves
+    _, messages = post(client, "/remove", face=str(face))
+    assert messages == [("done", "Those faces are in no group: nothing to do.")]
+    with sqlite3.connect(db) as conn:
+        kinds = [r[0] for r in conn.execute("SELECT kind FROM actions ORDER BY id")]
+    assert kinds == ["name", "no", "remove"]
