@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import signal
 import sqlite3
 import sys
@@ -34,6 +35,7 @@ from facecluster.export.xmp import export_xmp
 from facecluster.names import backup, export_names, import_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.people import (
+    NothingToDo,
     answer_same,
     give_faces,
     ignore_person,
@@ -77,6 +79,8 @@ def _user_errors(ctx: click.Context) -> Iterator[None]:
         ctx.exit(EXIT_INTERRUPTED)
     except UsageProblem as e:
         raise click.UsageError(_printable(str(e)), ctx) from None
+    except NothingToDo as e:  # what the user asked is already so: said, not an error (docs/commands.md)
+        out.print(Text(_printable(str(e))))
     except FaceclusterError as e:
         raise click.ClickException(_printable(str(e))) from None
     except sqlite3.Error as e:  # disk full, read-only file, I/O error: the database is left as it was
@@ -103,7 +107,7 @@ class FaceclusterCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, self._numbers_as_arguments(ctx, args))
         except click.NoSuchOption as e:
             if e.option_name in GLOBAL_OPTIONS:  # `facecluster people --db x.db`: a common slip
                 raise click.NoSuchOption(
@@ -113,6 +117,29 @@ class FaceclusterCommand(click.Command):
                     ctx=ctx,
                 ) from None
             raise
+
+
+    def _numbers_as_arguments(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`show -1`, `name -3 Bob`, `remove -5`: a negative number is a (wrong) TARGET or face id, for the
+        command to refuse in its own words ("no group -1"), not an unknown option "-1".
+
+        Only for commands whose options are all flags: there every word that is no option is an
+        argument, so the arguments, in their order, can follow the options after "--".
+        """
+        if not any(_NEGATIVE.match(a) for a in args) or any(
+            isinstance(p, click.Option) and not p.is_flag for p in self.get_params(ctx)
+        ):
+            return args
+        options, arguments = [], []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                arguments += args[i + 1:]
+                break
+            (options if arg.startswith("-") and not _NEGATIVE.match(arg) else arguments).append(arg)
+        return [*options, "--", *arguments]
+
+
+_NEGATIVE = re.compile(r"-#?\d")  # "-1", "-#1", "-12abc": what no option of ours looks like
 
 
 class FaceclusterGroup(click.Group):
@@ -140,6 +167,7 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
     Example:
 
+    \b
         facecluster scan ~/Pictures
     """
     ctx.obj = db or config.default_db_path()
@@ -173,6 +201,7 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
 
     Example:
 
+    \b
         facecluster scan ~/Pictures /mnt/photos --exclude '*/Trash/*'
     """
     options = ScanOptions(
@@ -235,12 +264,14 @@ class ProgressView:
 
 
 def render_scan(s: ScanSummary) -> None:
+    """The scan's one result, the files that could not be read, on stdout (one record a line, to grep);
+    the summary, the photos gone from disk and the warnings on stderr (docs/commands.md)."""
     read = s.new + s.changed + s.moved + s.redetected
     parts = [f"{s.new} new", f"{s.changed} changed", f"{s.moved} moved"]
     if s.redetected:
         parts.append(f"{s.redetected} detected again (other --det-size or --det-threshold)")
     parts += [f"{s.unchanged} unchanged", f"{s.failed} failed"]
-    out.print(
+    err.print(
         f"Scanned {plural(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
         f"{', '.join(parts)}; {plural(s.faces, 'face')} found in {plural(read, 'photo')} read."
     )
@@ -250,7 +281,7 @@ def render_scan(s: ScanSummary) -> None:
         if earlier > 0:
             title += (f" ({s.failed} this time; {earlier} failed in an earlier scan and"
                       f" {'is' if earlier == 1 else 'are'} unchanged since, so not read again)")
-        out.print(escape(title) + ":")
+        err.print(escape(title) + ":")
         # One record per line, the path whole: `facecluster scan lib | grep truncated.jpg` finds its line.
         _records(["file", "reason"], [[_printable(f.path), _printable(f.reason)] for f in s.failures])
     for w in s.warnings:
@@ -269,11 +300,11 @@ def render_scan(s: ScanSummary) -> None:
                 verb += f" with {plural(sum(s.pruned_named.values()), 'named face')} ({named})"
         else:
             verb = "still in the database (use --prune to remove them)"
-        out.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
+        err.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
         for path in s.missing[:20]:
-            out.print(f"  {escape(_printable(path))}")
+            err.print(f"  {escape(_printable(path))}")
         if len(s.missing) > 20:
-            out.print(f"  … and {len(s.missing) - 20} more")
+            err.print(f"  … and {len(s.missing) - 20} more")
     if s.kept_unseen:
         err.print(
             f"{plural(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
@@ -310,6 +341,7 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
     Example:
 
+    \b
         facecluster group
     """
     if method == "hdbscan" and ctx.get_parameter_source("threshold") is click.core.ParameterSource.COMMANDLINE:
@@ -324,16 +356,17 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
 
 def render_group(s: GroupSummary) -> None:
-    out.print(
+    """The grouping's summary, on stderr: `group` has no result to print but the database."""
+    err.print(
         f"Grouped {plural(s.faces, 'face')} in {s.seconds:.1f} s: {plural(s.groups, 'group')} ({s.new_groups} new, "
         f"{s.kept_groups} kept {'its number' if s.kept_groups == 1 else 'their numbers'}), "
         f"{plural(s.named, 'named person', 'named people')}."
     )
     for name, count in sorted(s.joined.items(), key=lambda kv: -kv[1]):
-        out.print(f"  {plural(count, 'new face')} joined {escape(name)}")
+        err.print(f"  {plural(count, 'new face')} joined {escape(name)}")
     if s.attached:
-        out.print(f"  {plural(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
-    out.print(
+        err.print(f"  {plural(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
+    err.print(
         f"{plural(s.below_quality + s.noise, 'face')} unclustered: {s.below_quality} below the quality gate, "
         f"{s.noise} fit no group."
     )
@@ -351,6 +384,7 @@ def people_command(ctx, as_json, include_ignored):
 
     Example:
 
+    \b
         facecluster people --json
     """
     store = open_store(ctx, write=False)
@@ -390,6 +424,7 @@ def name_command(ctx, target, name, unset):
 
     Example:
 
+    \b
         facecluster name 12 "Alice"
     """
     if unset and name is not None:
@@ -420,6 +455,7 @@ def show_command(ctx, target, as_json):
 
     Example:
 
+    \b
         facecluster show Alice
     """
     store = open_store(ctx, write=False)
@@ -449,6 +485,7 @@ def ignore_command(ctx, target, undo):
 
     Example:
 
+    \b
         facecluster ignore 7
     """
     store = open_store(ctx)
@@ -480,6 +517,7 @@ def remove_command(ctx, face_ids):
 
     Example:
 
+    \b
         facecluster remove 1234 1240
     """
     store = open_store(ctx)
@@ -623,6 +661,7 @@ def info_command(ctx, as_json):
 
     Example:
 
+    \b
         facecluster info
     """
     path = Path(ctx.find_root().obj)
@@ -715,6 +754,7 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
 
     Example:
 
+    \b
         facecluster export --html
         facecluster export --json - | jq '.people[0]'
         facecluster export --xmp --dry-run
@@ -789,6 +829,7 @@ def backup_command(ctx, file, force):
 
     Example:
 
+    \b
         facecluster backup ~/facecluster-2026-11-23.db
     """
     check_new_file(file, force)
@@ -813,6 +854,7 @@ def names_command(ctx, export_file, import_file, force):
 
     Example:
 
+    \b
         facecluster names --export names.json
         facecluster --db new.db names --import names.json
     """
@@ -858,6 +900,7 @@ def review_command(ctx, port, no_browser):
 
     Example:
 
+    \b
         facecluster review
     """
     from facecluster.web import serve  # flask loads only for this command

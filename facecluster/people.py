@@ -18,6 +18,11 @@ class PeopleError(FaceclusterError):
     """An unknown person, an empty name, nothing to group, ..."""
 
 
+class NothingToDo(PeopleError):
+    """The correction asked for is already so (unset an unnamed group, show a shown one): nothing
+    was changed and nothing was recorded for undo. Not an error: the message says what is so."""
+
+
 # ---- naming and corrections ----------------------------------------------------------
 
 
@@ -131,6 +136,8 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
     with store.writer("name"):
         person = resolve(store, target)
         if name is None:
+            if person.name is None:
+                raise NothingToDo(f"Group {person.id} has no name: nothing to do.")
             with store.transaction():
                 before = store.snapshot([], rows_only=[person.id])
                 store.set_person(person.id, name=None)
@@ -147,6 +154,8 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
             before = store.snapshot([person.id])
             store.set_person(person.id, name=name, ignored=False)
             store.lock_person_faces(person.id)
+            if _unchanged(before, store.snapshot([person.id])):  # rolls the transaction back: nothing to undo either
+                raise NothingToDo(f"{_label(person)} is {name} already: nothing to do.")
             renamed = f"Renamed {person.name} to {name} (#{person.id})" if person.name else f"Named group {person.id} {name}"
             store.log_action("name", renamed, before)
         return NameResult(person.id, name, previous_name=person.name)
@@ -160,6 +169,9 @@ def ignore_person(store: Store, target: str, undo: bool = False) -> PersonRow:
     """
     with store.writer("ignore"):
         person = resolve(store, target)
+        if person.ignored == (not undo):
+            state = "already ignored" if person.ignored else "not ignored"
+            raise NothingToDo(f"{_label(person) if person.name else f'Group {person.id}'} is {state}: nothing to do.")
         with store.transaction():
             before = store.snapshot([person.id])
             store.set_person(person.id, ignored=not undo)
@@ -181,16 +193,21 @@ def remove_faces(store: Store, face_ids: list[int]) -> list[tuple[int, int | Non
     with store.writer("remove"):
         with store.transaction():
             before = store.snapshot([], face_ids=face_ids)
-            done = store.reject_faces(face_ids)
-            if done:
+            grouped = [f for f, p, _ in before["faces"] if p is not None]
+            # A face in no group (removed before, or never grouped) has nothing to leave: it is left as it is.
+            done = store.reject_faces(grouped) if grouped else []
+            done += [(f, None) for f, p, _ in before["faces"] if p is None]
+            if grouped:
                 names = {row[0]: row[2] for row in before["people"]}
                 groups = sorted({p for _, p in done if p is not None})
-                where = ", ".join(_label_of(p, names.get(p)) for p in groups) or "no group"
-                store.log_action("remove", f"Took {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) out of {where}", before)
+                where = ", ".join(_label_of(p, names.get(p)) for p in groups)
+                store.log_action("remove", f"Took {plural(len(grouped), 'face')} ({_ids(grouped)}) out of {where}", before)
+        done.sort(key=lambda pair: face_ids.index(pair[0]))
     missing = sorted(set(face_ids) - {f for f, _ in done})
     if missing:
+        removed = sum(1 for _, p in done if p is not None)
         raise PeopleError(f"no face with id {', '.join(map(str, missing))}" + (
-            f" (the other {len(done)} were removed)" if done else ""))
+            f" ({plural(removed, 'face was', 'faces were')} removed: {_ids(f for f, p in done if p is not None)})" if removed else ""))
     return done
 
 
@@ -200,8 +217,25 @@ def list_people(store: Store, include_ignored: bool = False) -> list[PersonSumma
     Example:
         list_people(Store("library.db"))
     """
-    rows = [p for p in store.people_summaries() if include_ignored or not p.ignored]
-    return sorted(rows, key=lambda p: (p.ignored, p.name is None, (p.name or "").lower(), -p.faces, p.id))
+    # An unnamed group with no faces left (its faces named elsewhere by names --import) is no one: not listed.
+    rows = [p for p in store.people_summaries() if (include_ignored or not p.ignored) and (p.faces or p.name is not None)]
+    return sorted(rows, key=lambda p: (p.ignored, p.name is None, name_order(p.name or ""), -p.faces, p.id))
+
+
+def name_order(name: str) -> tuple[str, str, str]:
+    """Sort key for names, the same whatever the locale: accents and case ignored first ("Élton"
+    between "Eli" and "Emma", not after "Sheldon"), then the exact spelling breaks ties.
+
+    Example:
+        sorted(["Sheldon", "Élton", "eli"], key=name_order) == ["eli", "Élton", "Sheldon"]
+    """
+    decomposed = unicodedata.normalize("NFKD", name)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().translate(_BASE_LETTERS)
+    return bare, name.casefold(), name
+
+
+# Letters Unicode does not decompose into a base letter and a mark, sorted as that base letter.
+_BASE_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
 def show_person(store: Store, target: str) -> tuple[PersonRow, list[PersonFace]]:
@@ -219,6 +253,15 @@ def unclustered(store: Store) -> int:
 
 
 # ---- review: merging several groups, suggestions, undo, pages -----------------------------
+
+
+def _unchanged(before: dict, after: dict) -> bool:
+    """Whether two snapshots of the same rows hold the same people, faces and rejections (the
+    people's updated_at aside: setting a value to what it was still stamps it)."""
+    def rows(snapshot: dict) -> list:
+        return [row[:5] for row in snapshot["people"]]
+
+    return rows(before) == rows(after) and before["faces"] == after["faces"] and before["rejections"] == after["rejections"]
 
 
 def _label(person: PersonRow) -> str:
@@ -268,14 +311,23 @@ def merge_people(store: Store, targets: list[str], name: str | None = None) -> N
             raise PeopleError(f"these groups hold faces of different model packs ({', '.join(sorted(models))}); they cannot be merged")
         model = models.pop()
         name = clean_name(name) if name is not None else None
-        named = sorted({p.name for p in people.values() if p.name is not None})
-        into = store.person_named(model, name) if name is not None else None
-        if into is None:
-            if len(named) > 1:
-                raise PeopleError(f"{' and '.join(named)} are different people; to make them one, name one of them with the other's name")
-            keyed = sorted(people.values(), key=lambda p: (p.name is None, -store.face_count(p.id), p.id))
-            into = keyed[0]
+        # Every named person involved: those ticked, and the one the typed name belongs to. Two of them
+        # are two people the user told apart; which name wins is theirs to say (docs/review.md), typed name or not.
+        named = {p.id: p for p in people.values() if p.name is not None}
+        owner = store.person_named(model, name) if name is not None else None
+        if owner is not None:
+            named.setdefault(owner.id, owner)
+        if len(named) > 1:
+            names = sorted((p.name for p in named.values()), key=name_order)
+            raise PeopleError(f"{', '.join(names[:-1])} and {names[-1]} are different people: they are not merged. "
+                              "If they are one person, name one of them with the other's name")
+        if named:
+            into = next(iter(named.values()))
+        else:
+            into = min(people.values(), key=lambda p: (-store.face_count(p.id), p.id))
         sources = [p for p in people.values() if p.id != into.id]
+        if not sources and into.name == name:
+            raise NothingToDo(f"{_label(into)} is {name} already: nothing to do.")
         moved = 0
         with store.transaction():
             # Naming locks the faces `into` already has: then they are part of what undo restores.
@@ -322,6 +374,8 @@ def answer_suggestion(store: Store, target: str, face_id: int, yes: bool) -> str
                 if face.person_id == person.id:
                     store.assign_faces([(None, "removed", face_id)])
                 done = f"Face {face_id} is not {_label(person)}"
+            if _unchanged(before, store.snapshot([], face_ids=[face_id], rows_only=[person.id])):  # rolls back
+                raise NothingToDo(f"{done} already: nothing to do.")
             store.log_action("yes" if yes else "no", done, before)
         return done
 
@@ -431,9 +485,32 @@ def undo_last(store: Store) -> str:
         if action.undo is None:
             raise PeopleError(f"{action.summary} ({action.created_at[:16]}) is too old to undo: only the last 50 actions can be")
         with store.transaction():
+            # A name the action took away may have been given again since by something that is not an
+            # action (names --import, or group reading XMP names): that person is freed of the name,
+            # so the restore cannot collide with it, and then joins the person the name comes back to,
+            # as naming a group with a taken name merges it. One name, one person.
+            holders = _free_names(store, action.undo)
             store.restore(action.undo)
+            for holder, into in holders:
+                store.merge_person(holder.id, into)
             store.mark_undone(action.id)
-        return action.summary
+        joined = "".join(f"; {_label(holder)}, named since, joined #{into} again" for holder, into in holders)
+        return action.summary + joined
+
+
+def _free_names(store: Store, snapshot: dict) -> list[tuple[PersonRow, int]]:
+    """Take off people outside `snapshot` the names `snapshot` gives back (any case); (holder, person the
+    name returns to) for each."""
+    inside = set(snapshot["person_ids"])
+    freed = []
+    for person_id, model, name, *_ in snapshot["people"]:
+        if name is None:
+            continue
+        for holder in store.find_people(name):
+            if holder.model == model and holder.id not in inside:
+                store.set_person(holder.id, name=None)
+                freed.append((holder, person_id))
+    return freed
 
 
 def recent_actions(store: Store, limit: int = 10):
@@ -528,7 +605,7 @@ def known_names(store: Store) -> list[str]:
     Example:
         known_names(store) == ["Alice", "Bob"]
     """
-    return sorted({p.name for p in store.people_rows() if p.name}, key=str.lower)
+    return sorted({p.name for p in store.people_rows() if p.name}, key=name_order)
 
 
 @dataclass(frozen=True)

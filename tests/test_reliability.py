@@ -129,7 +129,7 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM photo_scans").fetchone()[0] == saved
     result = ok(db, "scan", "-q", str(library))
-    assert f"{saved} unchanged" in result.stdout
+    assert f"{saved} unchanged" in result.stderr
 
 
 def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
@@ -313,7 +313,7 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
     assert "Not pruned: the 2 photos gone from disk hold 2 named faces (Eileen: 2)" in result.stderr
     assert len(names_of(db)["Eileen"]) == 8
     result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
-    assert "removed from the database with 2 named faces (Eileen: 2)" in result.stdout
+    assert "removed from the database with 2 named faces (Eileen: 2)" in result.stderr
     assert len(names_of(db)["Eileen"]) == 6
 
 
@@ -344,7 +344,7 @@ def test_scan_in_a_network_namespace_without_network(tmp_path, astronaut, t1_pat
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "4 new" in result.stdout
+    assert "4 new" in result.stderr
 
 
 # ---- every command, fed nonsense --------------------------------------------------------

@@ -8,6 +8,8 @@ redirects back with a message: the message says what was done, or why not
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from facecluster import config
@@ -15,6 +17,7 @@ from facecluster.errors import FaceclusterError
 from facecluster.grouping import GroupOptions
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
+    NothingToDo,
     answer_suggestion,
     face_detail,
     faces_page,
@@ -49,7 +52,7 @@ def common():
     try:
         actions = recent_actions(open_store(), 1)
         last = actions[0] if actions and actions[0].undone_at is None else None
-    except FaceclusterError:
+    except (FaceclusterError, sqlite3.Error):  # the page (or the error page) is still shown, without the undo button
         pass
     return {"token": current_app.config["TOKEN"], "token_field": TOKEN_FIELD, "last_action": last, "plural": plural,
             "min_faces": config.MIN_GROUP_FACES}
@@ -68,9 +71,16 @@ def _number(value: str | None, default: int | None = None) -> int:
 
 
 def _back(default: str = "/") -> str:
-    """Where to go after a change: the page it was made on, never another site."""
+    """Where to go after a change: the page it was made on, never another site.
+
+    Only a path on this server: "/" then printable ASCII with no space and no backslash. Browsers
+    drop tabs and newlines from a Location and read a backslash as a slash, so "/<tab>/evil.example"
+    or "/<backslash>evil.example" would leave for evil.example; the page's own links hold neither.
+    """
     target = request.form.get("next") or default
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
+    safe = (target.startswith("/") and not target.startswith("//") and target.isascii() and target.isprintable()
+            and " " not in target and "\\" not in target)
+    return target if safe else default
 
 
 def _act(action, default: str = "/"):
@@ -82,6 +92,8 @@ def _act(action, default: str = "/"):
             flash(message, "done")
             return redirect(default, 303)
         flash(message, "done")
+    except NothingToDo as e:  # already so: said, as the command says it
+        flash(str(e), "done")
     except FaceclusterError as e:  # StoreBusy included: a scan or group holds the database
         flash(str(e), "error")
     return redirect(_back(default), 303)
@@ -216,7 +228,9 @@ def remove():
     def run():
         if not faces:
             raise FaceclusterError("select the faces that are not this person first")
-        done = remove_faces(open_store(), faces)
+        done = [face for face, person in remove_faces(open_store(), faces) if person is not None]
+        if not done:
+            raise NothingToDo("Those faces are in no group: nothing to do.")
         return f"Took {plural(len(done), 'face')} out: they will not rejoin this person."
 
     return _act(run)
