@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -935,7 +936,7 @@ class Store:
             " ORDER BY ph.taken IS NULL, ph.taken, ph.path",
             args,
         )
-        return [PhotoHit(r[0], from_db_path(r[1]), r[2], r[3]) for r in rows]
+        return [PhotoHit(r[0], r[1] if isinstance(r[1], str) else from_db_path(r[1]), r[2], r[3]) for r in rows]
 
     def faces_in_photos(self, photo_ids: list[int]) -> dict[int, list[PhotoFaceRow]]:
         """photo id -> its faces with their person (any pack), in id order."""
@@ -1024,8 +1025,7 @@ class PhotoFilter:
     under: str | None = None  # an absolute folder
 
 
-@dataclass(frozen=True)
-class PhotoHit:
+class PhotoHit(NamedTuple):  # a tuple, not a frozen dataclass: a query may return 100,000 of them
     id: int
     path: str
     taken: str | None
