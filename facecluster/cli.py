@@ -33,7 +33,8 @@ from facecluster.export.html import check_site_folder, export_html
 from facecluster.export.links import LinksSummary, claim_links_folder, export_links
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
-from facecluster.names import backup, export_names, import_names, portable_path
+from facecluster.imports import FORMATS, import_any
+from facecluster.names import backup, export_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.identify import identify
 from facecluster.queries import PhotoQuery, find_photos
@@ -588,7 +589,7 @@ def _records(columns: list[str], rows: list[list[str]], right: tuple[str, ...] =
               help="Replace an existing --json/--csv FILE; write --html or --links into a folder that holds other files.")
 @click.pass_context
 def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, links_dir, groups, hardlinks, include_ignored, force):
-    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars.
+    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars, a folder of links per person.
 
     Results (JSON or CSV to '-', the sidecars written) go to stdout; summaries
     and warnings to stderr. An existing file is never replaced without --force.
@@ -598,6 +599,7 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, links_dir, 
         facecluster export --html
         facecluster export --json - | jq '.people[0]'
         facecluster export --xmp --dry-run
+        facecluster export --links ~/People
     """
     if not (html_dir or json_file or csv_file or xmp or links_dir):
         raise click.UsageError("choose at least one of --html, --json, --csv, --xmp, --links")
@@ -699,12 +701,17 @@ def backup_command(ctx, file, force):
 
 @cli.command(name="names")
 @click.option("--export", "export_file", metavar="FILE", help="Write every name and its faces' keys to FILE ('-' for stdout).")
-@click.option("--import", "import_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Give faces their names back from FILE.")
+@click.option("--import", "import_file", metavar="FILE", type=click.Path(path_type=Path),
+              help="Give faces names from FILE: a name file, a Picasa .picasa.ini, a Google Takeout sidecar, "
+                   "or a folder of either.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="With --import: what FILE is (auto: tell from its name and content).")
+@click.option("--contacts", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --import of Picasa files: Picasa's contacts.xml, for the names of its contact ids.")
 @click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 @click.pass_context
-def names_command(ctx, export_file, import_file, force):
-    """Save names in a file that survives a rebuild or a model change, and load them back.
+def names_command(ctx, export_file, import_file, fmt, contacts, force):
+    """Save names in a file that survives a rebuild or a model change, and load them back (or from Picasa, Google Takeout).
 
     Faces are keyed by their photo's content hash and their box, so the
     names find their faces again after the database is rebuilt from scratch
@@ -715,11 +722,14 @@ def names_command(ctx, export_file, import_file, force):
 
         facecluster names --export names.json
         facecluster --db new.db names --import names.json
+        facecluster names --import ~/Takeout
     """
     if bool(export_file) == bool(import_file):
         raise click.UsageError("choose one of --export FILE or --import FILE")
     if force and import_file:
         raise click.UsageError("--force goes with --export")
+    if export_file and (contacts or ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--format and --contacts go with --import")
     if export_file and export_file != "-":
         check_new_file(Path(export_file), force)
     store = open_store(ctx)
@@ -732,7 +742,9 @@ def names_command(ctx, export_file, import_file, force):
             err.print(f"Wrote {plural(len(document['people']), 'name')} ({plural(faces, 'face')}) "
                       f"to {escape(_printable(export_file))}.")
         return
-    summary = import_names(store, import_file)
+    summary = import_any(store, import_file, fmt, contacts)
+    for reason, count in sorted(summary.left_out.items()):
+        err.print(f"left out: {count} {escape(reason)}")
     for name, reason in sorted(summary.refused.items()):
         err.print(f"not imported: {escape(_printable(name))}: {escape(reason)}")
     for name, count in sorted(summary.named.items()):

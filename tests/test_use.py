@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from facecluster.people import undo_last
+from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
 
@@ -367,3 +369,118 @@ def test_identify_a_file_that_is_not_a_photo(lib, tmp_path):
     result = run(db, "identify", str(bad), str(tmp_path / "missing.jpg"))
     assert result.exit_code == 1
     assert "not read:" in result.output and "could not be read" in result.output
+
+
+# ---- names from Picasa and Google Takeout ---------------------------------------------------------
+
+
+def rect64(box, width, height) -> str:
+    x, y, w, h = box
+    parts = [int(x / width * 65536), int(y / height * 65536), int((x + w) / width * 65536), int((y + h) / height * 65536)]
+    return "".join(f"{min(v, 65535):04x}" for v in parts)
+
+
+def box_in(db, person: str, photo: str) -> list[float]:
+    data = json.loads(ok(db, "show", person, "--json").stdout)
+    return next(f["bbox"] for f in data["faces"] if f["photo"].endswith("/" + photo))
+
+
+def test_picasa_ini_and_contacts_name_the_faces_they_box(lib, tmp_path):
+    library, db = lib
+    sheldon, leonard = box_in(db, "Sheldon", "faceapi_bbt1.jpg"), box_in(db, "Leonard", "faceapi_bbt1.jpg")
+    ok(db, "name", "Sheldon", "--unset")
+    folder = tmp_path / "picasa"
+    folder.mkdir()
+    shutil.copy(library / "groups" / "faceapi_bbt1.jpg", folder)
+    ok(db, "scan", "-q", "-j", "1", str(folder))  # the same content at a new path: its faces, in no group
+    width, height = Image.open(folder / "faceapi_bbt1.jpg").size
+    (folder / ".picasa.ini").write_text(
+        "[Contacts2]\na1b2c3d4e5f60718=Sheldon Cooper;;\n"
+        "[faceapi_bbt1.jpg]\n"
+        f"faces=rect64({rect64(sheldon, width, height)}),a1b2c3d4e5f60718;"
+        f"rect64({rect64(leonard, width, height)}),0123456789abcdef;"
+        "rect64(0000000010001000),ffffffffffffffff\n"
+        "backuphash=4660\n"
+    )
+    contacts = tmp_path / "contacts.xml"
+    contacts.write_text('<?xml version="1.0" encoding="utf-8"?>\n<contacts>\n'
+                        ' <contact id="0123456789abcdef" name="Leonard Hofstadter" display="Leonard"/>\n</contacts>\n')
+    result = ok(db, "names", "--import", str(folder), "--contacts", str(contacts))
+    assert "Imported 2 names for 2 faces" in result.stderr
+    assert "left out: 1 faces Picasa found but nobody named" in result.stderr
+    assert lines(ok(db, "photos", "--with", "Sheldon Cooper")) == [str(folder / "faceapi_bbt1.jpg")]
+    assert lines(ok(db, "photos", "--with", "Leonard Hofstadter")) == [str(folder / "faceapi_bbt1.jpg")]
+
+
+def test_a_broken_picasa_ini_imports_nothing(lib, tmp_path):
+    library, db = lib
+    folder = tmp_path / "picasa"
+    folder.mkdir()
+    (folder / "good").mkdir()
+    (folder / "good" / ".picasa.ini").write_text("[Contacts2]\n1=Ann;;\n[a.jpg]\nfaces=rect64(0000000010001000),1\n")
+    (folder / ".picasa.ini").write_text("[a.jpg]\nfaces=rect64(zz),1\n")
+    before = ok(db, "people", "--json").stdout
+    result = run(db, "names", "--import", str(folder))
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {folder / '.picasa.ini'}: line 2: 'rect64(zz),1' is not rect64(HEX),CONTACT_ID; nothing was imported"]
+    assert ok(db, "people", "--json").stdout == before
+
+
+def sidecar(path: Path, people: list[str], title: str | None = None) -> None:
+    document = {"title": title or path.name.split(".json")[0], "photoTakenTime": {"timestamp": "1500000000"},
+                "people": [{"name": n} for n in people]}
+    path.write_text(json.dumps(document))
+
+
+def test_takeout_names_only_where_unambiguous_and_undo(facedata, lib, tmp_path):
+    library, db = lib
+    ok(db, "name", "Sheldon", "--unset")
+    ok(db, "name", "Leonard", "--unset")
+    takeout = tmp_path / "Takeout" / "Google Photos" / "Photos from 2019"
+    takeout.mkdir(parents=True)
+    for source, listed in [
+        (library / "people" / "Sheldon" / "sheldon1.jpg", ["Sheldon Cooper"]),
+        (library / "people" / "Sheldon" / "sheldon2.jpg", ["Sheldon Cooper"]),
+        (library / "people" / "Leonard" / "leonard1.png", ["Leonard Hofstadter"]),
+        (library / "people" / "Leonard" / "leonard2.png", ["Leonard Hofstadter"]),
+        # Three faces, three names: Sheldon confirmed by his photos above; Leonard's two portraits are too far
+        # from his face here (mean distance 1.04) to be sure, and Kripke has nothing: both left out.
+        (library / "groups" / "faceapi_bbt2.jpg", ["Sheldon Cooper", "Leonard Hofstadter", "Barry Kripke"]),
+    ]:
+        shutil.copy(source, takeout / source.name)
+        sidecar(takeout / f"{source.name}.json", listed)
+    # The newer sidecar name (Stuart's face is named Stuart already: left alone), and a photo this library never saw.
+    shutil.copy(library / "people" / "Stuart" / "stuart1.png", takeout / "stuart1.png")
+    sidecar(takeout / "stuart1.png.supplemental-metadata.json", ["Stuart Bloom"], title="stuart1.png")
+    shutil.copy(next(iter(sorted((facedata / "celeb5_opencv_course" / "Madonna").iterdir()))), takeout / "madonna.jpg")
+    sidecar(takeout / "madonna.jpg.json", ["Madonna"])
+    (takeout / "metadata.json").write_text(json.dumps({"title": "Photos from 2019", "description": ""}))
+
+    result = ok(db, "names", "--import", str(tmp_path / "Takeout"))
+    assert "left out: 1 names in photos not in this library" in result.stderr
+    assert "left out: 2 names in photos with several faces where nothing confirmed which face" in result.stderr
+    assert "1 already named otherwise" in result.stderr
+    sheldon = names(lines(ok(db, "photos", "--with", "Sheldon Cooper")))
+    assert sheldon == {"sheldon1.jpg", "sheldon2.jpg", "faceapi_bbt2.jpg"}
+    assert names(lines(ok(db, "photos", "--with", "Leonard Hofstadter"))) == {"leonard1.png", "leonard2.png"}
+    assert run(db, "photos", "--with", "Barry Kripke").exit_code == 1
+    assert run(db, "photos", "--with", "Stuart Bloom").exit_code == 1
+
+    store = Store(db)
+    assert undo_last(store).startswith("Imported Google Takeout names from Takeout")
+    store.close()
+    people = {p["name"] for p in json.loads(ok(db, "people", "--json").stdout) if p["name"]}
+    assert not people & {"Sheldon Cooper", "Leonard Hofstadter"} and "Stuart" in people
+    assert len(lines(ok(db, "photos", "--with", "Stuart"))) == 4
+
+
+def test_a_takeout_sidecar_with_a_bad_people_list_imports_nothing(lib, tmp_path):
+    _, db = lib
+    (tmp_path / "a.jpg.json").write_text(json.dumps({"title": "a.jpg", "people": [{"name": "Ann"}, {"nom": 3}]}))
+    result = run(db, "names", "--import", str(tmp_path / "a.jpg.json"))
+    assert result.exit_code == 1 and 'people[1] must be an object with a text "name"; nothing was imported' in result.output
+    result = run(db, "names", "--import", str(tmp_path / "a.jpg.json"), "--format", "picasa")
+    assert result.exit_code == 1
+    result = run(db, "names", "--export", "-", "--format", "picasa")
+    assert result.exit_code == 2
