@@ -140,3 +140,14 @@ def date_bound(text: str, option: str, end: bool) -> str:
         raise UsageProblem(f"{option} {text!r} is not a date: use YYYY, YYYY-MM or YYYY-MM-DD") from None
     bound = after if end else start
     return bound.isoformat() + "T00:00:00" if bound is not None else "9999-12-31T23:59:60"
+
+
+def faces_by_year(store: Store, person_id: int) -> str:
+    """A person's life at a glance: faces per year taken, oldest first ("2015: 3 · 2016: 12 · no date: 4"),
+    so a child's group that should span ten years, or a stranger in the wrong year, shows at once.
+    Only the photo's own (EXIF) date counts; faces without one are "no date". "" for no faces.
+
+    Example:
+        faces_by_year(store, 3)  # '2015: 3 · 2016: 12 · no date: 4'
+    """
+    return " · ".join(f"{year or 'no date'}: {count}" for year, count in store.faces_by_year(person_id))

@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from facecluster.people import undo_last
+from facecluster.web import create_app
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
@@ -484,3 +485,22 @@ def test_a_takeout_sidecar_with_a_bad_people_list_imports_nothing(lib, tmp_path)
     assert result.exit_code == 1
     result = run(db, "names", "--export", "-", "--format", "picasa")
     assert result.exit_code == 2
+
+
+# ---- a person's faces by year ----------------------------------------------------------------------
+
+
+SHELDON_BY_YEAR = "2015: 1 · 2016: 1 · 2017: 1 · 2018: 1 · no date: 5"  # the cast photos and PNGs carry no EXIF date
+
+
+def test_the_person_page_shows_faces_by_year(lib, tmp_path):
+    _, db = lib
+    sheldon = json.loads(ok(db, "show", "Sheldon", "--json").stdout)["id"]
+    client = create_app(db, token="t").test_client()
+    assert client.get("/?token=t").status_code == 303
+    page = client.get(f"/person/{sheldon}").get_data(as_text=True)
+    assert f"Faces by year: {SHELDON_BY_YEAR}" in page
+    ok(db, "export", "--html", str(tmp_path / "site"))
+    exported = (tmp_path / "site" / f"person-{sheldon}.html").read_text()
+    assert f"Faces by year: {SHELDON_BY_YEAR}" in exported
+
