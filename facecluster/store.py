@@ -995,13 +995,6 @@ class Store:
         r = self.db.execute("SELECT id, path, size, mtime_ns, sha256, status FROM photos WHERE path = ?", [to_db_path(path)]).fetchone()
         return PhotoRow(r[0], from_db_path(r[1]), r[2], r[3], r[4], r[5]) if r else None
 
-    def photo_faces_by_model(self, photo_id: int, model: str) -> list[tuple[tuple[float, float, float, float], npt.NDArray[np.float32]]]:
-        """(box, embedding) of one photo's faces found by this pack, in id order."""
-        rows = self.db.execute(
-            "SELECT x, y, w, h, embedding FROM faces WHERE photo_id = ? AND model = ? ORDER BY id", [photo_id, model]
-        )
-        return [((r[0], r[1], r[2], r[3]), blob_to_embedding(r[4])) for r in rows]
-
     def faces_by_year(self, person_id: int) -> list[tuple[str | None, int]]:
         """(year taken, faces) for one person, oldest first; None for faces whose photo has no date taken."""
         rows = self.db.execute(
