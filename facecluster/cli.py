@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import signal
 import sqlite3
@@ -30,10 +31,14 @@ from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
 from facecluster.atomic import atomic_open, check_new_file
 from facecluster.export.html import check_site_folder, export_html
+from facecluster.export.links import LinksSummary, claim_links_folder, export_links
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
-from facecluster.names import backup, export_names, import_names, portable_path
+from facecluster.imports import FORMATS, import_any
+from facecluster.names import backup, export_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
+from facecluster.identify import identify
+from facecluster.queries import PhotoQuery, find_photos
 from facecluster.people import (
     NothingToDo,
     answer_same,
@@ -742,12 +747,15 @@ def _records(columns: list[str], rows: list[list[str]], right: tuple[str, ...] =
 @click.option("--csv", "csv_file", metavar="FILE", help="Write one CSV row per face ('-' for stdout).")
 @click.option("--xmp", is_flag=True, help="Write named people as XMP face regions into sidecars beside the photos.")
 @click.option("--dry-run", is_flag=True, help="With --xmp: list the sidecars that would change, write nothing.")
+@click.option("--links", "links_dir", metavar="DIR", help="A folder per named person in DIR, holding links to their photos.")
+@click.option("--groups", is_flag=True, help="With --links: also a folder per unnamed group ('Group 12').")
+@click.option("--hardlinks", is_flag=True, help="With --links: hard links instead of relative symlinks, where the file system allows.")
 @click.option("--include-ignored", is_flag=True, help="Include ignored groups (HTML, JSON, CSV).")
 @click.option("--force", is_flag=True,
-              help="Replace an existing --json/--csv FILE; write --html into a folder that holds other files.")
+              help="Replace an existing --json/--csv FILE; write --html or --links into a folder that holds other files.")
 @click.pass_context
-def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ignored, force):
-    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars.
+def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, links_dir, groups, hardlinks, include_ignored, force):
+    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars, a folder of links per person.
 
     Results (JSON or CSV to '-', the sidecars written) go to stdout; summaries
     and warnings to stderr. An existing file is never replaced without --force.
@@ -758,9 +766,12 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
         facecluster export --html
         facecluster export --json - | jq '.people[0]'
         facecluster export --xmp --dry-run
+        facecluster export --links ~/People
     """
-    if not (html_dir or json_file or csv_file or xmp):
-        raise click.UsageError("choose at least one of --html, --json, --csv, --xmp")
+    if not (html_dir or json_file or csv_file or xmp or links_dir):
+        raise click.UsageError("choose at least one of --html, --json, --csv, --xmp, --links")
+    if (groups or hardlinks) and not links_dir:
+        raise click.UsageError("--groups and --hardlinks go with --links DIR")
     if dry_run and not xmp:
         raise click.UsageError("--dry-run goes with --xmp")
     if json_file == "-" and csv_file == "-":
@@ -770,6 +781,8 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
             check_new_file(Path(name), force)  # before anything is written: all or nothing
     if html_dir:
         check_site_folder(Path(html_dir), force)
+    if links_dir:
+        claim_links_folder(Path(links_dir), force, dry_run=True)
     store = open_store(ctx)
     if json_file:
         with _output(json_file, force) as stream:
@@ -788,6 +801,8 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
             f"{escape(_printable(str(summary.folder)))}/index.html ({summary.thumbs_written} thumbnails written, "
             f"{summary.thumbs_reused} reused" + (f", {summary.removed} old files removed)." if summary.removed else ").")
         )
+    if links_dir:
+        render_links(export_links(store, Path(links_dir), groups=groups, hardlinks=hardlinks, force=force))
     if xmp:
         result = export_xmp(store, dry_run=dry_run)
         verb = "would write" if dry_run else "wrote"
@@ -806,6 +821,20 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
                 f"{plural(len(result.skipped), 'sidecar or name', 'sidecars or names')} could not be written (listed above); "
                 "every other sidecar was"
             )
+
+
+def render_links(s: LinksSummary) -> None:
+    for name, reason in s.left_alone:
+        err.print(f"left alone: {escape(_printable(name))}: {escape(reason)}")
+    parts = [f"{s.added} added", f"{s.removed} removed"]
+    if s.folders_removed:
+        parts.append(f"{plural(s.folders_removed, 'empty folder')} removed")
+    if s.symlinked_instead:
+        parts.append(f"{s.symlinked_instead} symlinked (another file system: no hard link possible)")
+    if s.missing:
+        parts.append(f"{plural(s.missing, 'photo')} gone from disk, not linked")
+    err.print(f"Links: {plural(s.links, 'photo link')} in {plural(s.people, 'folder')} under "
+              f"{escape(_printable(str(s.folder)))} ({', '.join(parts)})" + ("; nothing changed." if not s.changed else "."))
 
 
 @contextmanager
@@ -840,12 +869,17 @@ def backup_command(ctx, file, force):
 
 @cli.command(name="names")
 @click.option("--export", "export_file", metavar="FILE", help="Write every name and its faces' keys to FILE ('-' for stdout).")
-@click.option("--import", "import_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Give faces their names back from FILE.")
+@click.option("--import", "import_file", metavar="FILE", type=click.Path(path_type=Path),
+              help="Give faces names from FILE: a name file, a Picasa .picasa.ini, a Google Takeout sidecar, "
+                   "or a folder of either.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="With --import: what FILE is (auto: tell from its name and content).")
+@click.option("--contacts", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --import of Picasa files: Picasa's contacts.xml, for the names of its contact ids.")
 @click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 @click.pass_context
-def names_command(ctx, export_file, import_file, force):
-    """Save names in a file that survives a rebuild or a model change, and load them back.
+def names_command(ctx, export_file, import_file, fmt, contacts, force):
+    """Save names in a file that survives a rebuild or a model change, and load them back (or from Picasa, Google Takeout).
 
     Faces are keyed by their photo's content hash and their box, so the
     names find their faces again after the database is rebuilt from scratch
@@ -857,11 +891,14 @@ def names_command(ctx, export_file, import_file, force):
     \b
         facecluster names --export names.json
         facecluster --db new.db names --import names.json
+        facecluster names --import ~/Takeout
     """
     if bool(export_file) == bool(import_file):
         raise click.UsageError("choose one of --export FILE or --import FILE")
     if force and import_file:
         raise click.UsageError("--force goes with --export")
+    if export_file and (contacts or ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--format and --contacts go with --import")
     if export_file and export_file != "-":
         check_new_file(Path(export_file), force)
     store = open_store(ctx)
@@ -874,7 +911,9 @@ def names_command(ctx, export_file, import_file, force):
             err.print(f"Wrote {plural(len(document['people']), 'name')} ({plural(faces, 'face')}) "
                       f"to {escape(_printable(export_file))}.")
         return
-    summary = import_names(store, import_file)
+    summary = import_any(store, import_file, fmt, contacts)
+    for reason, count in sorted(summary.left_out.items()):
+        err.print(f"left out: {count} {escape(reason)}")
     for name, reason in sorted(summary.refused.items()):
         err.print(f"not imported: {escape(_printable(name))}: {escape(reason)}")
     for name, count in sorted(summary.named.items()):
@@ -914,6 +953,131 @@ def review_command(ctx, port, no_browser):
     except KeyboardInterrupt:
         err.print("Stopped the review server.")
         ctx.exit(EXIT_INTERRUPTED)
+
+
+@cli.command(name="photos")
+@click.option("--with", "with_all", multiple=True, metavar="NAME", help="Photos with this person (repeatable: with all of them).")
+@click.option("--any", "with_any", multiple=True, metavar="NAME", help="Photos with at least one of these people (repeatable).")
+@click.option("--without", multiple=True, metavar="NAME", help="Leave out photos with this person (repeatable).")
+@click.option("--only", is_flag=True, help="Nobody else recognisable in the photo: no other named person or group.")
+@click.option("--from", "taken_from", metavar="DATE", help="Taken on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--to", "taken_to", metavar="DATE", help="Taken on or before DATE (the whole year, month or day).")
+@click.option("--under", metavar="FOLDER", help="Only photos under FOLDER.")
+@click.option("-0", "--null", "null", is_flag=True, help="End each path with a NUL byte instead of a newline (for xargs -0).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each photo with its faces, boxes and people.")
+@click.pass_context
+def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to, under, null, as_json):
+    """List the photos that match a question about who is in them.
+
+    Paths go to stdout, one per line (whole, never cut), and the count to
+    stderr. Names are matched ignoring case; a group number works too.
+
+    Example:
+
+        facecluster photos --with Alice --with Bob --from 2019
+        facecluster photos --with Alice --only -0 | xargs -0 open
+    """
+    if null and as_json:
+        raise click.UsageError("choose one of -0 and --json")
+    store = open_store(ctx, write=False)
+    query = PhotoQuery(tuple(with_all), tuple(with_any), tuple(without), only, taken_from, taken_to, under)
+    results = find_photos(store, query, with_faces=as_json)
+    if as_json:
+        click.echo(json.dumps([{
+            "photo_id": r.photo.id, "path": portable_path(r.photo.path), "taken": r.photo.taken,
+            "taken_source": r.photo.taken_source,
+            "faces": [{"face_id": f.face_id, "person_id": f.person_id, "name": f.name, "ignored": f.ignored,
+                       "model": f.model, "bbox": [round(v, 1) for v in f.box], "score": round(f.score, 4)} for f in r.faces],
+        } for r in results], ensure_ascii=False, indent=1))
+    else:
+        _paths([r.photo.path for r in results], null)
+    err.print(plural(len(results), "photo"))
+
+
+@cli.command(name="identify")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--model", default="sface", show_default=True, help="Which pack's named people to match against.")
+@click.option("--add", is_flag=True, help="Also add the photos to the library (as scan would).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def identify_command(ctx, photos, model, add, as_json):
+    """Say who is in PHOTOS, by the named people, without adding them to the library.
+
+    Each face gets its box, the nearest named person and how sure that is:
+    "very likely", "possible" or "unknown". Works on photos anywhere, not
+    only in the scanned folders. With --add the photos are stored too, and
+    the next `group` lets their faces join the people they match.
+
+    Example:
+
+        facecluster identify ~/Downloads/party.jpg
+        facecluster identify --json new/*.jpg | jq '.[].faces[].name'
+    """
+    store = open_store(ctx, write=add)
+    found = identify(store, list(photos), model=model, add=add)
+    if as_json:
+        click.echo(json.dumps([{
+            "path": portable_path(p.path), "error": p.error, "added": p.added,
+            "faces": [{
+                "bbox": [round(v, 1) for v in f.box], "score": round(f.score, 4), "likelihood": f.wording,
+                "person_id": f.best.person_id if f.best and f.wording != "unknown" else None,
+                "name": f.best.name if f.best and f.wording != "unknown" else None,
+                "nearest": None if f.best is None else {
+                    "person_id": f.best.person_id, "name": f.best.name, "distance": round(f.best.distance, 3)},
+                "runner_up": None if f.runner_up is None else {
+                    "person_id": f.runner_up.person_id, "name": f.runner_up.name, "distance": round(f.runner_up.distance, 3)},
+            } for f in p.faces],
+        } for p in found], ensure_ascii=False, indent=1))
+    else:
+        rows = []
+        for p in found:
+            if p.error:
+                continue
+            for i, f in enumerate(p.faces, 1):
+                who = _printable(f.best.name) if f.best and f.wording != "unknown" else "-"
+                distance = f"{f.best.distance:.2f}" if f.best else "-"
+                if f.wording == "unknown" and f.best:
+                    distance += f" (nearest: {_printable(f.best.name)})"
+                rows.append([str(i), ", ".join(f"{v:.0f}" for v in f.box), who, f.wording, distance, _printable(p.path)])
+        _records(["face", "box (x, y, w, h)", "who", "likelihood", "distance", "photo"], rows, right=("face",))
+    failed = [p for p in found if p.error]
+    for p in failed:
+        err.print(f"not read: {escape(_printable(p.path))}: {escape(_printable(p.error or ''))}")
+    faces = sum(len(p.faces) for p in found)
+    summary = f"{plural(faces, 'face')} in {plural(len(found) - len(failed), 'photo')}"
+    if add:
+        added, known = sum(p.added for p in found), sum(p.known for p in found)
+        summary += f"; {added} added to the library, {known} already there"
+        if added:
+            summary += "; run facecluster group to let the new faces join their people"
+    err.print(summary + ".")
+    if failed:
+        raise click.ClickException(f"{plural(len(failed), 'photo')} could not be read (listed above)")
+
+
+def _paths(paths: list[str], null: bool) -> None:
+    """Paths as they are on disk: their own bytes, so `xargs` opens the very files.
+
+    On a terminal they are shown escaped instead (a name could hold escape sequences); a path
+    holding a newline cannot be one line: it is escaped, with a hint to use -0.
+    """
+    if not null and out.is_terminal:
+        for path in paths:
+            out.print(Text(_printable(path)))
+        return
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    broken = 0
+    for path in paths:
+        if not null and "\n" in path:
+            broken += 1
+            stream.write(_printable(path).encode("utf-8") + b"\n")
+            continue
+        stream.write(os.fsencode(path) + (b"\0" if null else b"\n"))
+    stream.flush()
+    if broken:
+        err.print(f"{plural(broken, 'path holds', 'paths hold')} a newline and {'is' if broken == 1 else 'are'} shown "
+                  "escaped; use -0 to get every path exactly")
 
 
 # Kept as they are: the joiners that emoji and Indic scripts need.

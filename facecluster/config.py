@@ -52,6 +52,15 @@ JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this clos
 GROUP_LIKELIHOOD = ((0.8, "very likely"), (0.9, "likely"), (1.0, "possible"))
 FACE_LIKELIHOOD = ((1.0, "very likely"), (1.05, "likely"), (1.1, "possible"))
 JOIN_NEIGHBOURS, JOIN_VOTES = 5, 3  # ...and 3 of its 5 nearest anchors (faces the user placed) are that person's
+# `identify`: a face's distance to a person is the mean distance to that person's 3 nearest faces.
+# Chosen with benchmarks/identify_calibration.py on ../shared/facedata (1,467 labelled faces, 80
+# people; docs/quality.md). Each face left out in turn: at 0.95 with a 0.05 margin, 96.7% of faces of
+# known people are "very likely", none of them wrong, and 0.14% of strangers (their person taken out)
+# are called "very likely" someone (1.1% at 1.0). Between 0.95 and 1.0 known faces and strangers are
+# about as many (1.2% and 1.0%): "possible". Beyond 1.0 strangers outnumber known faces 6 to 1: "unknown".
+IDENTIFY_VERY_LIKELY = 0.95
+IDENTIFY_POSSIBLE = 1.0
+IDENTIFY_MARGIN = 0.05  # "very likely" also needs the next person this much farther; else "possible"
 
 
 def data_dir() -> Path:

@@ -168,3 +168,11 @@ def m007_cannot_links(db: Database) -> None:
     # Faces a user marked "not a person" (a cartoon, a statue, a poster) carry assigned =
     # 'notperson' and no person; grouping leaves them out. Found by this index.
     db.execute("CREATE INDEX faces_assigned ON faces (assigned)")
+
+
+@migrations()
+def m008_photo_queries(db: Database) -> None:
+    # `facecluster photos` and `export --links` ask "which photos hold this person?": with
+    # (person_id, photo_id) in one index the answer is read from the index alone, without a
+    # visit to each face row (benchmarks/photos_query.py, 100,000 faces).
+    db.execute("CREATE INDEX IF NOT EXISTS faces_person_photo ON faces (person_id, photo_id)")

@@ -34,6 +34,7 @@ from facecluster.people import (
     undo_last,
 )
 from facecluster.people import unclustered as count_unclustered
+from facecluster.queries import faces_by_year
 from facecluster.suggestions import suggest
 from facecluster.web.app import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
@@ -119,7 +120,7 @@ def person(person_id: int):
         found, page = faces_page(store, str(person_id), _number(request.args.get("page"), 1), FACES_PER_PAGE)
     except FaceclusterError as e:
         abort(404, str(e))
-    return render_template("person.html", person=found, page=page, names=known_names(store))
+    return render_template("person.html", person=found, page=page, names=known_names(store), years=faces_by_year(store, found.id))
 
 
 @bp.get("/unclustered")
