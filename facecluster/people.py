@@ -461,6 +461,7 @@ def give_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
             if person is None:
                 name = clean_name(target)
                 person = PersonRow(store.name_person_new(models.pop(), name), "", name, False)
+                before["created"] = [person.id]  # undo takes the new person away again
             for face_id in face_ids:
                 store.drop_rejection(face_id, person.id)
             store.assign_faces([(person.id, "user", f) for f in face_ids])

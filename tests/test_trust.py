@@ -220,3 +220,15 @@ def test_give_faces_anchor_a_new_person(db):
         assert any(g.b == fox for g in found.groups)
     finally:
         store.close()
+
+
+@pytest.mark.facedata
+@pytest.mark.slow
+def test_undo_of_give_to_a_new_name_leaves_no_empty_person(db):
+    faces = sorted(f for f, p in owners(db).items() if p is not None)[:2]
+    before = owners(db)
+    cli_ok(db, "give", *map(str, faces), "--to", "Somebody New")
+    cli_ok(db, "undo")
+    assert owners(db) == before
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM people WHERE name = 'Somebody New'").fetchone()[0] == 0
