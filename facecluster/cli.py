@@ -974,6 +974,7 @@ def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to,
 
     Example:
 
+    \b
         facecluster photos --with Alice --with Bob --from 2019
         facecluster photos --with Alice --only -0 | xargs -0 open
     """
@@ -1010,6 +1011,7 @@ def identify_command(ctx, photos, model, add, as_json):
 
     Example:
 
+    \b
         facecluster identify ~/Downloads/party.jpg
         facecluster identify --json new/*.jpg | jq '.[].faces[].name'
     """
