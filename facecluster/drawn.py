@@ -234,7 +234,8 @@ def _find_photo(store: Store, photo: str | int) -> DrawPhoto:
         face_id = photo
     found = store.draw_photo_of_face(face_id)
     if found is None:
-        raise DrawError(f"no photo {photo} in the database, and no face with id {face_id}")
+        raise DrawError(f"no face with id {face_id}" if isinstance(photo, int) else
+                        f"{photo} is not a photo in the database (scan it first), nor a face id")
     return _usable(found)
 
 

@@ -732,6 +732,20 @@ class Store:
             for r in rows
         ]
 
+    def person_samples(self, person_ids: Iterable[int], per_person: int) -> dict[int, tuple[str | None, int, list[int]]]:
+        """person id -> (name, face count, up to `per_person` face ids, the largest and most confident
+        first) for each of these people that exists: a few indexed queries a person, no pass over every face."""
+        out = {}
+        for person_id in dict.fromkeys(person_ids):
+            row = self.db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()
+            if row is None:
+                continue
+            count = self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person_id]).fetchone()[0]
+            faces = [r[0] for r in self.db.execute(
+                "SELECT id FROM faces WHERE person_id = ? ORDER BY score * size DESC, id LIMIT ?", [person_id, per_person])]
+            out[person_id] = (row[0], count, faces)
+        return out
+
     def unclustered_count(self, model: str | None = None) -> int:
         sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
         return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
