@@ -581,13 +581,14 @@ def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = 
 
 
 def faces_page(store: Store, target: str | None, number: int = 1, per_page: int = 200) -> tuple[PersonRow | None, Page]:
-    """A page of one person's faces in date order; target None: the faces in no group.
+    """A page of one person's faces in date order; target None: the faces in no group (less those marked
+    "not a person").
 
     Example:
         person, page = faces_page(store, "Alice", 2)
     """
     if target is None:
-        total = store.unclustered_count()
+        total = store.unclustered_count(not_person=False)  # faces marked "not a person" are done with: not listed
         person = None
     else:
         person = resolve(store, target)

@@ -746,8 +746,9 @@ class Store:
             out[person_id] = (row[0], count, faces)
         return out
 
-    def unclustered_count(self, model: str | None = None) -> int:
-        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
+    def unclustered_count(self, model: str | None = None, not_person: bool = True) -> int:
+        """Faces in no person; `not_person=False` leaves out those marked as no person at all."""
+        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL" + ("" if not_person else f" AND assigned IS NOT '{NOT_A_PERSON}'")
         return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
 
     def person_faces(self, person_id: int) -> list[PersonFace]:
@@ -971,8 +972,10 @@ class Store:
         return None if r is None else _export_face(r)
 
     def person_face_rows(self, person_id: int | None, offset: int, limit: int) -> list[ExportFace]:
-        """One page of a person's faces (None: the unclustered faces), in date order."""
-        where, args = ("f.person_id = ?", [person_id]) if person_id is not None else ("f.person_id IS NULL", [])
+        """One page of a person's faces (None: the faces in no person, less those marked as no person at all),
+        in date order."""
+        where, args = (("f.person_id = ?", [person_id]) if person_id is not None
+                       else (f"f.person_id IS NULL AND f.assigned IS NOT '{NOT_A_PERSON}'", []))
         rows = self.db.execute(
             _EXPORT_FACE_SQL + f"WHERE {where} ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?", [*args, limit, offset]
         )

@@ -170,7 +170,7 @@ def test_faces_in_no_group_can_be_given_or_marked_not_a_person(client, db):
     ok(db, "name", str(astronaut_group(db)["id"]), "Alice")
     text = page(client, "/unclustered")
     loose = [int(f) for f in re.findall(r'<div class="face" data-face="(\d+)"', text)]
-    assert len(loose) >= 3
+    assert len(loose) >= 4
     assert f'name="face" value="{loose[0]}"' in text and 'id="give-to"' in text and '<option value="Alice">' in text
     assert 'id="not-a-person"' in text and 'id="remove"' not in text  # nothing to take them out of
 
@@ -182,6 +182,8 @@ def test_faces_in_no_group_can_be_given_or_marked_not_a_person(client, db):
     _, messages = post(client, "/not-a-person", face=[str(loose[2])], next="/unclustered")
     assert messages[0][0] == "done" and "not a person" in messages[0][1]
     assert face_rows(db)[loose[2]][:2] == (None, "notperson")
+    text = page(client, "/unclustered")
+    assert f'data-face="{loose[2]}"' not in text and f'data-face="{loose[3]}"' in text  # done with: not listed
     ok(db, "group", "-q", "--min-faces", "2")
     assert face_rows(db)[loose[2]][:2] == (None, "notperson")  # never grouped again
     _, messages = post(client, "/undo")
