@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from facecluster import __version__, config
+from facecluster.drawn import DrawError, add_face, parse_box
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
 from facecluster.atomic import atomic_open, check_new_file
@@ -644,6 +645,45 @@ def not_a_person_command(ctx, face_ids):
         facecluster not-a-person 1234
     """
     out.print(Text(not_a_person(open_store(ctx), list(face_ids)) + "."))
+
+
+class Box(click.ParamType):
+    """A face's box as x,y,w,h in the photo's pixels."""
+
+    name = "box"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_box(value)
+        except DrawError as e:
+            self.fail(_printable(str(e)), param, ctx)
+
+
+@cli.command(name="add-face")
+@click.argument("photo")
+@click.option("--box", required=True, type=Box(), metavar="X,Y,W,H",
+              help="The face's box in the photo's pixels, upright and full size: left, top, width, height (20 or more).")
+@click.option("--name", metavar="TARGET", help="Give the face to this person: a name, a new name (a new person), or a group number.")
+@click.option("--model", help="Model pack (default: the pack of the photo's other faces, else sface).")
+@click.pass_context
+def add_face_command(ctx, photo, box, name, model):
+    """Add a face the detector missed: a box on a scanned photo becomes a face like any other.
+
+    PHOTO is a photo's path as scanned, or the id of a face on that photo. The
+    detector looks again inside the box (else the face is aligned from the box
+    alone); the face is embedded, saved with the photo (removed with it,
+    exported in XMP) and, with --name, given to that person.
+
+    \b
+    Example:
+        facecluster add-face ~/Pictures/party.jpg --box 812,240,96,110 --name Alice
+    """
+    face = add_face(open_store(ctx), photo, box, name, model)
+    how = "found again by the detector in the box" if face.detected else "aligned from the box alone: the detector found no face in it"
+    given = f", given to {_who(face.person_id, face.name)}" if face.person_id is not None else ", in no group"
+    out.print(Text(f"Face {face.face_id} added to {_printable(face.photo)} ({how}){given}."))
 
 
 @cli.command(name="undo")

@@ -443,32 +443,42 @@ def give_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
     if not face_ids:
         raise PeopleError("give at least one face id")
     with store.writer("give"):
-        try:
-            person = resolve(store, target)
-        except PeopleError:
-            if group_number(target.strip()) is not None:
-                raise
-            person = None
-        rows = {f: store.face_row(f) for f in face_ids}
-        missing = sorted(f for f, row in rows.items() if row is None)
-        if missing:
-            raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
-        models = {row.model for row in rows.values()} | ({person.model} if person else set())
-        if len(models) > 1:
-            raise PeopleError("these faces were found by different model packs; they cannot be one person")
-        with store.transaction():
-            before = store.snapshot([], face_ids=face_ids, rows_only=[person.id] if person else [])
-            if person is None:
-                name = clean_name(target)
-                person = PersonRow(store.name_person_new(models.pop(), name), "", name, False)
-                before["created"] = [person.id]  # undo takes the new person away again
-            for face_id in face_ids:
-                store.drop_rejection(face_id, person.id)
-            store.assign_faces([(person.id, "user", f) for f in face_ids])
-            if person.name is not None:
-                store.lock_person_faces(person.id)
-            store.log_action("give", f"Put {plural(len(face_ids), 'face')} ({_ids(face_ids)}) with {_label(person)}", before)
-        return NameResult(person.id, person.name, faces_moved=len(face_ids))
+        return put_faces(store, face_ids, target)
+
+
+def put_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
+    """`give_faces` for a caller that holds the writer lock already (drawn.add_face gives the face it
+    has just added in the same transaction). Logged and undoable like `give_faces`.
+
+    Example:
+        with store.writer("add face"): put_faces(store, [1234], "Alice")
+    """
+    try:
+        person = resolve(store, target)
+    except PeopleError:
+        if group_number(target.strip()) is not None:
+            raise
+        person = None
+    rows = {f: store.face_row(f) for f in face_ids}
+    missing = sorted(f for f, row in rows.items() if row is None)
+    if missing:
+        raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
+    models = {row.model for row in rows.values()} | ({person.model} if person else set())
+    if len(models) > 1:
+        raise PeopleError("these faces were found by different model packs; they cannot be one person")
+    with store.transaction():
+        before = store.snapshot([], face_ids=face_ids, rows_only=[person.id] if person else [])
+        if person is None:
+            name = clean_name(target)
+            person = PersonRow(store.name_person_new(models.pop(), name), "", name, False)
+            before["created"] = [person.id]  # undo takes the new person away again
+        for face_id in face_ids:
+            store.drop_rejection(face_id, person.id)
+        store.assign_faces([(person.id, "user", f) for f in face_ids])
+        if person.name is not None:
+            store.lock_person_faces(person.id)
+        store.log_action("give", f"Put {plural(len(face_ids), 'face')} ({_ids(face_ids)}) with {_label(person)}", before)
+    return NameResult(person.id, person.name, faces_moved=len(face_ids))
 
 
 def undo_last(store: Store) -> str:
@@ -571,13 +581,14 @@ def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = 
 
 
 def faces_page(store: Store, target: str | None, number: int = 1, per_page: int = 200) -> tuple[PersonRow | None, Page]:
-    """A page of one person's faces in date order; target None: the faces in no group.
+    """A page of one person's faces in date order; target None: the faces in no group (less those marked
+    "not a person").
 
     Example:
         person, page = faces_page(store, "Alice", 2)
     """
     if target is None:
-        total = store.unclustered_count()
+        total = store.unclustered_count(not_person=False)  # faces marked "not a person" are done with: not listed
         person = None
     else:
         person = resolve(store, target)

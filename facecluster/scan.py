@@ -713,6 +713,20 @@ def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, pool: Execu
         sides = np.minimum(found.boxes[:, 2] - found.boxes[:, 0], found.boxes[:, 3] - found.boxes[:, 1]) / scale
         keep = sides >= config.MIN_FACE_PIXELS
         found = type(found)(found.boxes[keep], found.scores[keep], found.landmarks[keep])
+    return faces_from_detections(rgb, found, pack, scale, pool)
+
+
+def faces_from_detections(rgb: np.ndarray, found, pack: ModelPack, scale: float = 1.0,
+                          pool: Executor | None = None) -> list[Face]:
+    """Align, embed, thumbnail and rate faces already found in `rgb` (boxes and landmarks in rgb's pixels):
+    the second half of `find_faces`, shared with faces a user draws (drawn.py).
+
+    `scale` is rgb's size over the photo's full size; with a `pool` (one thread) the thumbnails and
+    their quality are made there while this thread aligns and embeds.
+
+    Example:
+        faces = faces_from_detections(rgb, pack.detector.predict(rgb), pack)
+    """
     if not len(found):
         return []
     # In float64, as Python floats always were (float32 / a Python float stays float32 in NumPy 2).

@@ -48,6 +48,20 @@ class PhotoRow:
 
 
 @dataclass(frozen=True)
+class DrawPhoto:
+    """A photo as drawing a face on it needs it: where it is, what it was when scanned, its faces."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    width: int | None  # full displayed size (upright)
+    height: int | None
+    status: str
+    faces: list[tuple[int, str, tuple[float, float, float, float]]]  # (face id, model, box) of its faces
+
+
+@dataclass(frozen=True)
 class Failure:
     path: str
     reason: str
@@ -482,6 +496,35 @@ class Store:
         return row[0] if row else None
 
 
+    # ---- faces drawn by the user -----------------------------------------------------
+
+    def draw_photo(self, photo_id: int) -> DrawPhoto | None:
+        """A photo with its faces, by id; None when there is no such photo."""
+        row = self.db.execute(
+            "SELECT id, path, size, mtime_ns, width, height, status FROM photos WHERE id = ?", [photo_id]
+        ).fetchone() if 0 < photo_id < 2**63 else None
+        if row is None:
+            return None
+        faces = [(r[0], r[1], (r[2], r[3], r[4], r[5])) for r in self.db.execute(
+            "SELECT id, model, x, y, w, h FROM faces WHERE photo_id = ? ORDER BY id", [photo_id])]
+        return DrawPhoto(row[0], from_db_path(row[1]), row[2], row[3], row[4], row[5], row[6], faces)
+
+    def draw_photo_by_path(self, path: str) -> DrawPhoto | None:
+        """The photo the database holds at this path (absolute, as scanned), or None."""
+        row = self.db.execute("SELECT id FROM photos WHERE path = ?", [to_db_path(path)]).fetchone()
+        return self.draw_photo(row[0]) if row else None
+
+    def draw_photo_of_face(self, face_id: int) -> DrawPhoto | None:
+        """The photo a face is on, or None when there is no such face."""
+        row = self.db.execute("SELECT photo_id FROM faces WHERE id = ?", [face_id]).fetchone() if 0 < face_id < 2**63 else None
+        return self.draw_photo(row[0]) if row else None
+
+    def add_face(self, photo_id: int, model: str, face: Face) -> int:
+        """Save one more face of a scanned photo (a face the user drew), in no group. Returns its id."""
+        face_id = int(self.db.execute(_INSERT_FACE_SQL, _face_values(photo_id, model, face)).lastrowid)
+        self.db.execute("UPDATE photo_scans SET faces = faces + 1 WHERE photo_id = ? AND model = ?", [photo_id, model])
+        return face_id
+
     # ---- people ------------------------------------------------------------------
 
     def grouping_inputs(self, model: str) -> GroupingInputs:
@@ -689,8 +732,23 @@ class Store:
             for r in rows
         ]
 
-    def unclustered_count(self, model: str | None = None) -> int:
-        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
+    def person_samples(self, person_ids: Iterable[int], per_person: int) -> dict[int, tuple[str | None, int, list[int]]]:
+        """person id -> (name, face count, up to `per_person` face ids, the largest and most confident
+        first) for each of these people that exists: a few indexed queries a person, no pass over every face."""
+        out = {}
+        for person_id in dict.fromkeys(person_ids):
+            row = self.db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()
+            if row is None:
+                continue
+            count = self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person_id]).fetchone()[0]
+            faces = [r[0] for r in self.db.execute(
+                "SELECT id FROM faces WHERE person_id = ? ORDER BY score * size DESC, id LIMIT ?", [person_id, per_person])]
+            out[person_id] = (row[0], count, faces)
+        return out
+
+    def unclustered_count(self, model: str | None = None, not_person: bool = True) -> int:
+        """Faces in no person; `not_person=False` leaves out those marked as no person at all."""
+        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL" + ("" if not_person else f" AND assigned IS NOT '{NOT_A_PERSON}'")
         return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
 
     def person_faces(self, person_id: int) -> list[PersonFace]:
@@ -914,8 +972,10 @@ class Store:
         return None if r is None else _export_face(r)
 
     def person_face_rows(self, person_id: int | None, offset: int, limit: int) -> list[ExportFace]:
-        """One page of a person's faces (None: the unclustered faces), in date order."""
-        where, args = ("f.person_id = ?", [person_id]) if person_id is not None else ("f.person_id IS NULL", [])
+        """One page of a person's faces (None: the faces in no person, less those marked as no person at all),
+        in date order."""
+        where, args = (("f.person_id = ?", [person_id]) if person_id is not None
+                       else (f"f.person_id IS NULL AND f.assigned IS NOT '{NOT_A_PERSON}'", []))
         rows = self.db.execute(
             _EXPORT_FACE_SQL + f"WHERE {where} ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?", [*args, limit, offset]
         )

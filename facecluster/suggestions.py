@@ -53,6 +53,22 @@ class PersonSuggestions:
     faces: list[Suggestion]  # faces in no group that may be this person
 
 
+@dataclass(frozen=True)
+class GroupCard:
+    """What a question shows of one person or group: its name, size and a few faces."""
+
+    id: int
+    name: str | None
+    faces: int
+    face_ids: list[int]  # the largest, most confident faces first (the first is the one that stands for it)
+
+
+@dataclass(frozen=True)
+class SamePersonPage:
+    pairs: list[PairSuggestion]
+    cards: dict[int, GroupCard]  # person id -> its card, for both sides of every pair
+
+
 def likelihood(distance: float, levels: tuple[tuple[float, str], ...]) -> str | None:
     """The words for a distance under calibrated `levels` ((up to this distance, words), nearest first), or None.
 
@@ -130,6 +146,26 @@ def same_person_pairs(store: Store, limit: int = 50) -> list[PairSuggestion]:
             if len(found) >= limit:
                 break
     return found
+
+
+def group_cards(store: Store, person_ids, per_card: int = 5) -> dict[int, GroupCard]:
+    """Cards for these people or groups (those that still exist): name, number of faces, a few faces.
+
+    Example:
+        group_cards(store, [12, 31])[12].face_ids[0]
+    """
+    return {pid: GroupCard(pid, name, count, faces) for pid, (name, count, faces) in store.person_samples(person_ids, per_card).items()}
+
+
+def same_person_page(store: Store, limit: int = 50, per_card: int = 5) -> SamePersonPage:
+    """The "same person?" questions (`same_person_pairs`) with a card for each side: what the review shows.
+
+    Example:
+        page = same_person_page(store); page.cards[page.pairs[0].a].name
+    """
+    pairs = same_person_pairs(store, limit)
+    cards = group_cards(store, [pid for p in pairs for pid in (p.a, p.b)], per_card)
+    return SamePersonPage([p for p in pairs if p.a in cards and p.b in cards], cards)
 
 
 def suggest(store: Store, target: str, limit: int = 24) -> PersonSuggestions:

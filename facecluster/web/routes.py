@@ -13,18 +13,22 @@ import sqlite3
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from facecluster import config
+from facecluster.drawn import add_face
 from facecluster.errors import FaceclusterError
 from facecluster.grouping import GroupOptions
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
     NothingToDo,
+    answer_same,
     answer_suggestion,
     face_detail,
     faces_page,
+    give_faces,
     ignore_person,
     known_names,
     merge_people,
     name_person,
+    not_a_person,
     parse_id,
     people_page,
     plural,
@@ -35,7 +39,7 @@ from facecluster.people import (
 )
 from facecluster.people import unclustered as count_unclustered
 from facecluster.queries import faces_by_year
-from facecluster.suggestions import suggest
+from facecluster.suggestions import group_cards, same_person_page, suggest
 from facecluster.web.app import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
 
@@ -125,8 +129,9 @@ def person(person_id: int):
 
 @bp.get("/unclustered")
 def unclustered():
-    _, page = faces_page(open_store(), None, _number(request.args.get("page"), 1), FACES_PER_PAGE)
-    return render_template("person.html", person=None, page=page, names=[])
+    store = open_store()
+    _, page = faces_page(store, None, _number(request.args.get("page"), 1), FACES_PER_PAGE)
+    return render_template("person.html", person=None, page=page, names=known_names(store))
 
 
 @bp.get("/person/<int:person_id>/suggestions")
@@ -135,7 +140,8 @@ def suggestions(person_id: int):
         found = suggest(open_store(), str(person_id))
     except FaceclusterError as e:
         abort(404, str(e))
-    return render_template("suggestions.html", person=found.person, groups=found.groups, suggestions=found.faces)
+    return render_template("suggestions.html", person=found.person, groups=found.groups, suggestions=found.faces,
+                           cards=group_cards(open_store(), [g.b for g in found.groups]))
 
 
 @bp.get("/face/<int:face_id>")
@@ -273,3 +279,76 @@ def group():
         flash(str(e), "error")
         return redirect(_back(), 303)
     return render_template("changes.html", result=result)
+
+
+# ---- suggestions, faces in no group, drawn faces (issue 20) ---------------------------------------
+
+
+@bp.get("/suggestions")
+def same_person():
+    """ "Same person?": pairs of people or groups that look alike, most likely first."""
+    return render_template("same_person.html", page=same_person_page(open_store()))
+
+
+@bp.post("/same")
+def same():
+    """The answer to "are these two the same person?": yes merges them, no is remembered (a cannot-link)."""
+    first, second = str(_number(request.form.get("a"))), str(_number(request.form.get("b")))
+    if request.form.get("answer") not in ("yes", "no"):
+        abort(400, "answer must be yes or no")
+    return _act(lambda: answer_same(open_store(), first, second, request.form["answer"] == "yes") + ".")
+
+
+def _faces() -> list[int]:
+    """The face ids ticked in the form; a message (not a 400) when none is, as a click on an empty selection."""
+    faces = [_number(v) for v in request.form.getlist("face")]
+    if not faces:
+        raise FaceclusterError("select some faces first")
+    return faces
+
+
+@bp.post("/give")
+def give():
+    """Put the ticked faces with a person: a name, a new name (a new person) or a group number."""
+    target = request.form.get("to", "")
+
+    def run():
+        result = give_faces(open_store(), _faces(), target)
+        who = f"{result.name} (#{result.person_id})" if result.name else f"group {result.person_id}"
+        return f"Gave {plural(result.faces_moved, 'face')} to {who}."
+
+    return _act(run)
+
+
+@bp.post("/not-a-person")
+def not_person():
+    """The ticked faces are no person at all (a cartoon, a statue, a poster): never grouped again."""
+    return _act(lambda: not_a_person(open_store(), _faces()) + ".")
+
+
+def _coordinate(field: str) -> float:
+    """One number of a drawn box (photo pixels), else a 400 page."""
+    text = (request.form.get(field) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, f"{field} must be a number of pixels")
+    if value != value or value in (float("inf"), float("-inf")):
+        abort(400, f"{field} must be a number of pixels")
+    return value
+
+
+@bp.post("/draw")
+def draw():
+    """A face the detector missed, drawn on the photo of face `face`: saved as a face of that photo."""
+    face_id = _number(request.form.get("face"))
+    box = tuple(_coordinate(field) for field in ("x", "y", "w", "h"))
+    name = request.form.get("name", "").strip() or None
+
+    def run():
+        drawn = add_face(open_store(), face_id, box, name)
+        how = "found by the detector in your box" if drawn.detected else "aligned from your box alone (the detector saw no face in it)"
+        given = f", given to {drawn.name or f'group {drawn.person_id}'}" if drawn.person_id is not None else ", in no group"
+        return f"Added face {drawn.face_id}, {how}{given}.", url_for("review.face", face_id=drawn.face_id)
+
+    return _act(run, url_for("review.face", face_id=face_id))
