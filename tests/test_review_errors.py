@@ -137,11 +137,14 @@ def test_undo_after_names_import_gave_the_name_again(client, db, tmp_path):
     before_unset = state(db)
     ok(db, "names", "--export", str(tmp_path / "names.json"))
     ok(db, "name", str(alice), "--unset")
-    ok(db, "names", "--import", str(tmp_path / "names.json"))  # Alice again, a new person: not an action
+    ok(db, "names", "--import", str(tmp_path / "names.json"))  # Alice again: the import is one undoable action
     listed = people_json(db)
     assert [p["name"] for p in listed].count("Alice") == 1
     assert all(p["faces"] for p in listed), "an emptied group is listed"
-    response, messages = post(client, "/undo")
+    response, messages = post(client, "/undo")  # the import first: no Alice, no empty group left behind
+    assert response.status_code == 200 and messages and messages[0][0] == "done", messages
+    assert all(p["name"] is None for p in people_json(db)) and all(p["faces"] for p in people_json(db))
+    response, messages = post(client, "/undo")  # then the --unset: Alice is the group she was, no clash of names
     assert response.status_code == 200 and messages and messages[0][0] == "done", messages
     assert "Took the name Alice off" in messages[0][1]
     after = people_json(db)
