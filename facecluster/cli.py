@@ -181,6 +181,19 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
         ctx.exit(1)  # asked to prune and did not: a script must not take that for done (docs/commands.md)
 
 
+def _decisions(d) -> str:
+    """'2 named faces (Eileen: 2), 3 faces of ignored people and 1 face you marked "not this person"'."""
+    parts = []
+    if d.named:
+        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(d.named.items()))
+        parts.append(f"{plural(sum(d.named.values()), 'named face')} ({names})")
+    if d.ignored:
+        parts.append(f"{plural(d.ignored, 'face')} of ignored people")
+    if d.rejected:
+        parts.append(f'{plural(d.rejected, "face")} you marked "not this person"')
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 class ProgressView:
     """A rich progress bar on a terminal, a plain line every few seconds otherwise."""
 
@@ -250,17 +263,15 @@ def render_scan(s: ScanSummary) -> None:
     for w in s.warnings:
         err.print(f"warning: {escape(_printable(w.path))}: {escape(_printable(w.reason))}")
     if s.prune_refused:
-        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.prune_refused_names.items()))
         err.print(escape(
-            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {plural(s.prune_refused, 'named face')} "
-            f"({names}). If they are really gone, run again with --prune --yes to remove them with those faces."
+            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {_decisions(s.prune_refused_decisions)}. "
+            "If they are really gone, run again with --prune --yes to remove them with those faces."
         ))
     elif s.missing:
         if s.pruned:
             verb = "removed from the database"
-            if s.pruned_named:
-                named = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.pruned_named.items()))
-                verb += f" with {plural(sum(s.pruned_named.values()), 'named face')} ({named})"
+            if s.pruned_decisions.faces:
+                verb += f" with {_decisions(s.pruned_decisions)}"
         else:
             verb = "still in the database (use --prune to remove them)"
         out.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))

@@ -16,7 +16,7 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -446,18 +446,25 @@ class Store:
             [photo_id, model, faces, now(), det_size, det_threshold],
         )
 
-    def named_faces_by_name(self, photo_ids: Iterable[int]) -> dict[str, int]:
-        """name -> how many faces of that named person these photos hold."""
-        out: dict[str, int] = {}
+    def decisions_on(self, photo_ids: Iterable[int]) -> Decisions:
+        """What the user decided about these photos' faces, each face counted once: named (by name),
+        else in an ignored person, else taken out of a person ("not this person", `remove`)."""
+        found = Decisions()
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id "
-                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks}) GROUP BY p.name", chunk
+                f"SELECT p.name, coalesce(p.ignored, 0), f.assigned = 'removed' OR EXISTS "
+                f"(SELECT 1 FROM face_rejections r WHERE r.face_id = f.id) "
+                f"FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.photo_id IN ({marks})", chunk
             )
-            for name, count in rows:
-                out[name] = out.get(name, 0) + count
-        return out
+            for name, ignored, rejected in rows:
+                if name is not None:
+                    found.named[name] = found.named.get(name, 0) + 1
+                elif ignored:
+                    found.ignored += 1
+                elif rejected:
+                    found.rejected += 1
+        return found
 
     def _forget_faces(self, photo_id: int) -> None:
         """The file's content changed: every pack's faces of it are stale."""
@@ -916,6 +923,19 @@ class Store:
     def set_face_quality(self, pairs: Iterable[tuple[int, float]]) -> None:
         """Store (face id, quality) pairs."""
         self.db.conn.executemany("UPDATE faces SET quality = ? WHERE id = ?", [(q, face_id) for face_id, q in pairs])
+
+
+@dataclass
+class Decisions:
+    """The user's decisions held by some faces (what a prune would drop); see Store.decisions_on."""
+
+    named: dict[str, int] = field(default_factory=dict)  # name -> faces of that named person
+    ignored: int = 0  # faces of ignored people
+    rejected: int = 0  # faces taken out of a person (`remove`, "not this person")
+
+    @property
+    def faces(self) -> int:
+        return sum(self.named.values()) + self.ignored + self.rejected
 
 
 @dataclass(frozen=True)

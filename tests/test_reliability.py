@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -315,6 +316,47 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
     result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
     assert "removed from the database with 2 named faces (Eileen: 2)" in result.stdout
     assert len(names_of(db)["Eileen"]) == 6
+
+
+def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, astronaut, t1_path):
+    # Before issue 16 only names were protected: an ignored group's faces were pruned silently and
+    # came back, when their folder did, as a new group nobody had ignored.
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=4)
+    db = tmp_path / "faces.db"
+    ok(db, "scan", "-q", str(library))
+    ok(db, "group", "-q", "--min-faces", "3")
+    groups = json.loads(ok(db, "export", "--json", "-").stdout)["people"]
+    david = next(p for p in groups if "david_" in p["faces"][0]["photo"])
+    eileen = next(p for p in groups if "eileen_" in p["faces"][0]["photo"])
+    ok(db, "ignore", str(david["id"]))
+    taken_out = eileen["faces"][0]
+    ok(db, "remove", str(taken_out["face_id"]))  # "not this person"
+    away = tmp_path / "away"
+    away.mkdir()
+    for photo in [*library.glob("david_*.jpg"), Path(taken_out["photo"])]:
+        photo.rename(away / photo.name)
+    before = db_state(db)
+    result = cli_run(db, "scan", "-q", "--prune", str(library))
+    assert result.exit_code == 1, result.output
+    assert ('Not pruned: the 5 photos gone from disk hold 4 faces of ignored people and 1 face you marked '
+            '"not this person". If they are really gone, run again with --prune --yes') in result.stderr
+    assert db_state(db) == before  # nothing pruned
+    for photo in away.iterdir():  # the folder comes back: everything as it was, David still ignored
+        photo.rename(library / photo.name)
+    ok(db, "scan", "-q", str(library))
+    assert db_state(db) == before
+    for photo in [*library.glob("david_*.jpg"), Path(taken_out["photo"])]:
+        photo.unlink()
+    result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
+    assert ('5 photos are gone from disk, removed from the database with 4 faces of ignored people and 1 face '
+            'you marked "not this person"') in result.stdout
+
+
+def db_state(db):
+    with closing(sqlite3.connect(db)) as conn:
+        return (conn.execute("SELECT id, name, ignored FROM people ORDER BY id").fetchall(),
+                conn.execute("SELECT id, person_id, assigned FROM faces ORDER BY id").fetchall(),
+                conn.execute("SELECT face_id, person_id FROM face_rejections ORDER BY 1, 2").fetchall())
 
 
 def test_scan_opens_no_network_connection(tmp_path, astronaut, t1_path, monkeypatch):
