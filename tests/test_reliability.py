@@ -273,6 +273,54 @@ def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, m
         assert conn.execute("SELECT count(*) FROM photos WHERE path LIKE '%/extra/%'").fetchone()[0] == 0
 
 
+FULL_DISK = """
+import json, os, shutil, sys
+from click.testing import CliRunner
+from facecluster.cli import cli
+db, out = sys.argv[1], sys.argv[2]
+fd = os.open(os.path.join(os.path.dirname(db), "filler"), os.O_WRONLY | os.O_CREAT)
+for size in (65536, 4096, 512, 1):  # every last byte of the file system
+    try:
+        while True:
+            os.write(fd, b"x" * size)
+    except OSError:
+        pass
+os.close(fd)
+results = {"free": os.statvfs(db).f_bavail}
+for args in (["people", "--all"], ["people"], ["info", "--json"], ["show", "Eileen", "--json"], ["export", "--json", "-"],
+             ["names", "--export", "-"], ["backup", out], ["name", "Eileen", "Bob"]):
+    result = CliRunner().invoke(cli, ["--db", db, *args])
+    results[" ".join(args)] = [result.exit_code, result.output]
+print(json.dumps(results))
+"""
+
+
+def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
+    # Before issue 16 every command said "cannot open database: disk I/O error" with 0 bytes free:
+    # SQLite could not grow the -shm file, so not even `backup` could save the database elsewhere.
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
+    library, named = named_library(tmp_path, astronaut, t1_path, copies=4)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    backup = tmp_path / "elsewhere.db"
+    script = (f'mount -t tmpfs -o size=2m tmpfs "{disk}" && cp "{named}" "{disk}/faces.db" && '
+              f'exec "{sys.executable}" -c "$0" "{disk}/faces.db" "{backup}"')
+    done = subprocess.run([unshare, "-rm", "sh", "-c", script, FULL_DISK], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results.pop("free") == 0
+    code, output = results.pop("name Eileen Bob")  # a command that writes cannot, and says why
+    assert code == 1 and "the disk is full" in output and "disk I/O error" not in output, output
+    for command, (code, output) in results.items():
+        assert code == 0, (command, output)
+    assert "Eileen" in results["people"][1] and "David" in results["people"][1]
+    assert json.loads(results["info --json"][1])["named"] == 2
+    assert {p["name"] for p in json.loads(results["export --json -"][1])["people"] if p["name"]} == {"Eileen", "David"}
+    assert names_of(backup) == names_of(named)
+
+
 def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
     library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
     before = db.read_bytes()
