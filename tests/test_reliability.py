@@ -321,6 +321,67 @@ def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
     assert names_of(backup) == names_of(named)
 
 
+def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path):
+    # A kill -9 between writing a sidecar's temporary file and renaming it left `.fc-XXXX.tmp` in
+    # the photo folder for ever before issue 16.
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process id that ran and ended
+    hour_ago = time.time() - 3600
+    stale = [f".fc-{dead}-0badf00d.tmp", f".fc-{dead}-0badf00d.tmp-journal", ".fc-1234abcd.tmp"]
+    kept = [".fc-1-00c0ffee.tmp",  # pid 1 runs: its file may be in use
+            ".fc-ABCDEF01.tmp", ".fc-1234abcd.tmp.bak", "x.fc-1234abcd.tmp", "notes.tmp", ".fc-12345.tmp", ".fc--1-1234abcd.tmp"]
+    for name in stale + kept:
+        (library / name).write_text("someone's bytes")
+        os.utime(library / name, (hour_ago, hour_ago))
+    newer = library / f".fc-{dead}-feedbeef.tmp"
+    newer.write_text("newer than the export's process: may be another run's, still writing")
+    os.utime(newer, (time.time() + 3600, time.time() + 3600))
+    kept.append(newer.name)
+    (library / f".fc-{dead}-cafebabe.tmp").symlink_to(library / "notes.tmp")  # a link with our name is not ours
+    (library / f".fc-{dead}-deadbeef.tmp").mkdir()
+    for name in (f".fc-{dead}-cafebabe.tmp", f".fc-{dead}-deadbeef.tmp"):
+        os.utime(library / name, (hour_ago, hour_ago), follow_symlinks=False)
+        kept.append(name)
+    done = subprocess.run([sys.executable, "-m", "facecluster", "--db", str(db), "export", "--xmp"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    left = {p.name for p in library.iterdir() if ".fc-" in p.name or p.name.endswith(".tmp")}
+    assert left == set(kept)
+    assert (library / "notes.tmp").read_text() == "someone's bytes"
+    assert sorted(library.glob("*.xmp"))  # the export itself was written
+
+
+FULL_BACKUP = """
+import json, os, sys
+from click.testing import CliRunner
+from facecluster.cli import cli
+db, disk = sys.argv[1], sys.argv[2]
+result = CliRunner().invoke(cli, ["--db", db, "backup", os.path.join(disk, "copy.db")])
+print(json.dumps([result.exit_code, result.output, sorted(os.listdir(disk))]))
+"""
+
+
+def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path):
+    # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) before issue 16.
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    with closing(sqlite3.connect(db)) as conn:  # 6 MB more than SQLite's page cache: the copy spills and journals
+        conn.execute("CREATE TABLE padding (x BLOB)")
+        conn.executemany("INSERT INTO padding VALUES (randomblob(3000))", [()] * 2000)
+        conn.commit()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f'mount -t tmpfs -o size=3m tmpfs "{disk}" && exec "{sys.executable}" -c "$0" "{db}" "{disk}"'
+    done = subprocess.run([unshare, "-rm", "sh", "-c", script, FULL_BACKUP], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    code, output, files = json.loads(done.stdout)
+    assert code == 1 and "cannot write backup" in output and len(output.strip().splitlines()) == 1, output
+    assert files == []
+
+
 def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
     library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
     before = db.read_bytes()
