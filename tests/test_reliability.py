@@ -20,6 +20,7 @@ from PIL import Image, ImageEnhance
 from facecluster.cli import cli
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as cli_run
+from tests.conftest import default_sigint
 from facecluster.store import Store
 
 
@@ -61,7 +62,7 @@ def spawn(db, *args, **kwargs):
     env.update(kwargs.pop("env", {}))
     return subprocess.Popen(
         [sys.executable, "-m", "facecluster", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True, **kwargs,
+        text=True, start_new_session=True, preexec_fn=default_sigint, **kwargs,
     )
 
 
@@ -143,6 +144,26 @@ def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
     assert process.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
     check_consistent(db)
+
+
+def test_ctrl_c_reaches_children_of_a_run_started_with_sigint_ignored(tmp_path):
+    # `nohup pytest &` starts the test run with SIGINT ignored, and children inherit that: the
+    # Ctrl-C tests then waited for ever on a child that could not be interrupted.
+    db = tmp_path / "faces.db"
+    Store(db).close()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = spawn(db, "review", "--no-browser")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert process.stdout.readline().startswith("http://127.0.0.1:")  # serving
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def maps_mention(pid: int, text: str) -> bool:
