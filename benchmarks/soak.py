@@ -18,7 +18,7 @@ that exited 0, a click whose page said it was done) is in the action log exactly
 person's name is the one its last name action gave, no process of ours is left, and no temporary
 file of ours is left anywhere.
 
-    python benchmarks/soak.py --minutes 10 [--photos 40] [--parallel 3] [--seed 1] [--report soak.json]
+    python benchmarks/soak.py --minutes 10 [--photos 40] [--parallel 3] [--seed 1] [--report soak.json] [--facedata DIR]
 
 Exit status 0 when every check held, 1 otherwise; the counts are printed (and written to --report).
 """
@@ -52,9 +52,9 @@ SOURCES = ["lfw_subset_krasserm", "celeb5_opencv_course", "dlib_johns"]  # folde
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def pick_photos(count: int, per_person: int = 5) -> list[Path]:
+def pick_photos(facedata: Path, count: int, per_person: int = 5) -> list[Path]:
     """`count` photos, `per_person` of each person in turn, in a fixed order."""
-    people = [p for source in SOURCES for p in sorted((FACEDATA / source).iterdir()) if p.is_dir()]
+    people = [p for source in SOURCES if (facedata / source).is_dir() for p in sorted((facedata / source).iterdir()) if p.is_dir()]
     chosen: list[Path] = []
     for person in people:
         photos = sorted(p for p in person.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)[:per_person]
@@ -144,9 +144,9 @@ class Soak:
     # ---- setup -------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        photos = pick_photos(self.args.photos + self.args.photos // 2)
+        photos = pick_photos(self.args.facedata, self.args.photos + self.args.photos // 2)
         if len(photos) < self.args.photos:
-            raise SystemExit(f"not enough photos under {FACEDATA}")
+            raise SystemExit(f"not enough photos under {self.args.facedata}")
         for folder in (self.library / "a", self.library / "b", self.reserve, self.out, self.logs):
             folder.mkdir(parents=True)
         for i, photo in enumerate(photos):
@@ -496,10 +496,11 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=6.0, help="mean seconds between two kills")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--report", type=Path, help="also write the counts here, as JSON")
+    parser.add_argument("--facedata", type=Path, default=FACEDATA, help="the labelled photos (default: ../shared/facedata)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (library, database, logs)")
     args = parser.parse_args()
-    if not FACEDATA.is_dir():
-        print(f"needs the labelled photos at {FACEDATA}", file=sys.stderr)
+    if not args.facedata.is_dir():
+        print(f"needs the labelled photos at {args.facedata} (--facedata)", file=sys.stderr)
         return 2
     soak = Soak(args)
     try:
