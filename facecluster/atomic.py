@@ -39,11 +39,13 @@ class TargetExists(FaceclusterError):
     """The target exists and the caller did not allow replacing it."""
 
 
-def check_new_file(target: str | os.PathLike, overwrite: bool) -> None:
-    """The one rule for files a command writes: the folder must exist, and an existing file needs --force.
+def check_new_file(target: str | os.PathLike, overwrite: bool, database: str | os.PathLike | None = None) -> None:
+    """The one rule for files a command writes: the folder must exist, an existing file needs --force,
+    and the database in use (or its -wal, -shm, -journal or .lock) is never a target, --force or not:
+    replacing it under the connections that have it open would lose or corrupt it.
 
     Example:
-        check_new_file(Path("names.json"), overwrite=False)
+        check_new_file(Path("names.json"), overwrite=False, database=Path("library.db"))
     """
     target = Path(target)
     folder = target.parent
@@ -53,10 +55,29 @@ def check_new_file(target: str | os.PathLike, overwrite: bool) -> None:
         if target.is_dir():
             raise UsageProblem(f"{target} is a folder; give a file name")
         exists = target.is_symlink() or target.exists()
+        if exists and database is not None and _is_database_file(target, Path(database)):
+            raise UsageProblem(f"{target} is the database in use (or one of its files); choose another file")
     except OSError as e:  # a name too long for the file system, a folder we may not look into
         raise FaceclusterError(f"cannot write {target}: {e.strerror or e}") from None
     if exists and not overwrite:
         raise TargetExists(f"{target} exists already; choose a new name, or --force to replace it")
+
+
+def _is_database_file(target: Path, database: Path) -> bool:
+    """Is `target` the database or one of the files SQLite and the writer lock keep beside it?
+    Compared by device and inode (`stat`, never `open`), so a link or another spelling of the path counts."""
+    try:
+        seen = os.stat(target)
+    except OSError:
+        return False
+    for end in ("", "-wal", "-shm", "-journal", ".lock"):
+        try:
+            own = os.stat(f"{database}{end}")
+        except OSError:
+            continue
+        if (own.st_dev, own.st_ino) == (seen.st_dev, seen.st_ino):
+            return True
+    return False
 
 
 # Our temporary names: `.fc-PID-8hex.tmp`, and `.fc-8hex.tmp` from before the process id was in it;

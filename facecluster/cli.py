@@ -611,7 +611,7 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
         raise click.UsageError("only one of --json and --csv can go to stdout ('-')")
     for name in (json_file, csv_file):
         if name and name != "-":
-            check_new_file(Path(name), force)  # before anything is written: all or nothing
+            check_new_file(Path(name), force, ctx.find_root().obj)  # before anything is written: all or nothing
     if html_dir:
         check_site_folder(Path(html_dir), force)
     store = open_store(ctx, write=False)  # reads only: never creates a database
@@ -675,7 +675,7 @@ def backup_command(ctx, file, force):
 
         facecluster backup ~/facecluster-2026-11-23.db
     """
-    check_new_file(file, force)
+    check_new_file(file, force, ctx.find_root().obj)
     store = open_store(ctx, write=False)  # reads only, so a full disk can still be backed up elsewhere
     target = backup(store, file, force=force)
     err.print(f"Backed up {escape(_printable(str(store.path)))} to {escape(_printable(str(target)))}.")
@@ -705,7 +705,7 @@ def names_command(ctx, export_file, import_file, force):
     if force and import_file:
         raise click.UsageError("--force goes with --export")
     if export_file and export_file != "-":
-        check_new_file(Path(export_file), force)
+        check_new_file(Path(export_file), force, ctx.find_root().obj)
     store = open_store(ctx, write=import_file is not None)
     if export_file:
         document = export_names(store, None if export_file == "-" else Path(export_file), force=force)

@@ -8,6 +8,7 @@ the sub-command's usage; names match whatever their case.
 import io
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -168,6 +169,20 @@ def test_commands_that_only_read_leave_an_empty_file_empty(tmp_path, args):
     result = run(db, *[a.format(tmp=tmp_path) for a in args])
     assert "is empty, not a facecluster database yet" in one_line_error(result)
     assert db.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+@pytest.mark.parametrize("args", [["export", "--json", "{db}", "--force"], ["export", "--csv", "{db}.lock", "--force"],
+                                  ["names", "--export", "{link}", "--force"], ["backup", "{db}", "--force"]])
+def test_force_never_replaces_the_database_in_use(lib, tmp_path, args):
+    # `export --json faces.db --force` renamed a JSON file over the open database.
+    library, db = lib
+    link = tmp_path / "another-name.db"
+    link.symlink_to(db)
+    Path(f"{db}.lock").touch()  # the writer lock every command that writes leaves beside the database
+    before = db.read_bytes()
+    result = run(db, *[a.format(db=db, link=link) for a in args])
+    assert result.exit_code == 2 and "is the database in use (or one of its files)" in result.output, result.output
+    assert db.read_bytes() == before and link.is_symlink()
 
 
 def test_a_missing_folder_is_refused_not_made(tmp_path, monkeypatch):
