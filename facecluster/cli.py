@@ -222,6 +222,19 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
         ctx.exit(1)  # asked to prune and did not: a script must not take that for done (docs/commands.md)
 
 
+def _decisions(d) -> str:
+    """'2 named faces (Eileen: 2), 3 faces of ignored people and 1 face you marked "not this person"'."""
+    parts = []
+    if d.named:
+        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(d.named.items()))
+        parts.append(f"{plural(sum(d.named.values()), 'named face')} ({names})")
+    if d.ignored:
+        parts.append(f"{plural(d.ignored, 'face')} of ignored people")
+    if d.rejected:
+        parts.append(f'{plural(d.rejected, "face")} you marked "not this person"')
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 class ProgressView:
     """A rich progress bar on a terminal, a plain line every few seconds otherwise."""
 
@@ -293,17 +306,15 @@ def render_scan(s: ScanSummary) -> None:
     for w in s.warnings:
         err.print(f"warning: {escape(_printable(w.path))}: {escape(_printable(w.reason))}")
     if s.prune_refused:
-        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.prune_refused_names.items()))
         err.print(escape(
-            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {plural(s.prune_refused, 'named face')} "
-            f"({names}). If they are really gone, run again with --prune --yes to remove them with those faces."
+            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {_decisions(s.prune_refused_decisions)}. "
+            "If they are really gone, run again with --prune --yes to remove them with those faces."
         ))
     elif s.missing:
         if s.pruned:
             verb = "removed from the database"
-            if s.pruned_named:
-                named = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.pruned_named.items()))
-                verb += f" with {plural(sum(s.pruned_named.values()), 'named face')} ({named})"
+            if s.pruned_decisions.faces:
+                verb += f" with {_decisions(s.pruned_decisions)}"
         else:
             verb = "still in the database (use --prune to remove them)"
         err.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
@@ -818,12 +829,12 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, links_dir, 
         raise click.UsageError("only one of --json and --csv can go to stdout ('-')")
     for name in (json_file, csv_file):
         if name and name != "-":
-            check_new_file(Path(name), force)  # before anything is written: all or nothing
+            check_new_file(Path(name), force, ctx.find_root().obj)  # before anything is written: all or nothing
     if html_dir:
         check_site_folder(Path(html_dir), force)
     if links_dir:
         claim_links_folder(Path(links_dir), force, dry_run=True)
-    store = open_store(ctx)
+    store = open_store(ctx, write=False)  # reads only: never creates a database
     if json_file:
         with _output(json_file, force) as stream:
             count = export_json(store, stream, include_ignored)
@@ -901,8 +912,8 @@ def backup_command(ctx, file, force):
     \b
         facecluster backup ~/facecluster-2026-11-23.db
     """
-    check_new_file(file, force)
-    store = open_store(ctx)
+    check_new_file(file, force, ctx.find_root().obj)
+    store = open_store(ctx, write=False)  # reads only, so a full disk can still be backed up elsewhere
     target = backup(store, file, force=force)
     err.print(f"Backed up {escape(_printable(str(store.path)))} to {escape(_printable(str(target)))}.")
 
@@ -940,8 +951,8 @@ def names_command(ctx, export_file, import_file, fmt, contacts, force):
     if export_file and (contacts or ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE):
         raise click.UsageError("--format and --contacts go with --import")
     if export_file and export_file != "-":
-        check_new_file(Path(export_file), force)
-    store = open_store(ctx)
+        check_new_file(Path(export_file), force, ctx.find_root().obj)
+    store = open_store(ctx, write=import_file is not None)
     if export_file:
         document = export_names(store, None if export_file == "-" else Path(export_file), force=force)
         if export_file == "-":

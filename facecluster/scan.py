@@ -33,7 +33,7 @@ from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.records import Face, FileResult, PhotoFacts
-from facecluster.store import Failure, PhotoRow, Store
+from facecluster.store import Decisions, Failure, PhotoRow, Store
 from facecluster.xmp import match_regions, read_regions
 
 
@@ -114,9 +114,9 @@ class ScanSummary:
     missing: list[str] = field(default_factory=list)  # in the database, really gone from disk
     kept_unseen: int = 0  # in the database, not crawled (excluded, hidden, unreadable folder) but on disk: kept
     pruned: int = 0
-    pruned_named: dict[str, int] = field(default_factory=dict)  # name -> faces removed with --prune --yes
-    prune_refused: int = 0  # named faces that --prune would have removed without --yes
-    prune_refused_names: dict[str, int] = field(default_factory=dict)
+    pruned_decisions: Decisions = field(default_factory=Decisions)  # what --prune --yes removed with the photos
+    prune_refused: int = 0  # faces holding a decision that --prune would have removed without --yes
+    prune_refused_decisions: Decisions = field(default_factory=Decisions)
     failures: list[Failure] = field(default_factory=list)  # every failing file under the roots
     warnings: list[CrawlWarning] = field(default_factory=list)
 
@@ -206,12 +206,13 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         summary.kept_unseen = len(unseen) - len(gone)
         summary.missing = sorted(row.path for row in gone)
         if options.prune and gone:
-            named = store.named_faces_by_name(row.id for row in gone)
-            if named and not options.yes:
-                # Names are the one thing a rescan cannot bring back.
-                summary.prune_refused, summary.prune_refused_names = sum(named.values()), named
+            # The user's decisions (names, ignored people, "not this person") are the one thing a
+            # rescan cannot bring back: a folder that returns would come back as new, unnamed groups.
+            decisions = store.decisions_on(row.id for row in gone)
+            if decisions.faces and not options.yes:
+                summary.prune_refused, summary.prune_refused_decisions = decisions.faces, decisions
             else:
-                summary.pruned, summary.pruned_named = store.delete_photos(row.id for row in gone), named
+                summary.pruned, summary.pruned_decisions = store.delete_photos(row.id for row in gone), decisions
         summary.failures = store.failures_under(roots)
 
     state.phase = "done"

@@ -106,8 +106,13 @@ class Store:
         """Open (or, unless `readonly`, create) the database at `path`.
 
         readonly: for commands that only read. Never creates the file or its
-        folder (a missing database is a StoreError), and opens in SQLite's
-        read-only mode where the file or its folder cannot be written.
+        folder (a missing or empty database is a StoreError), opens in SQLite's
+        read-only mode where the file or its folder cannot be written, and
+        still reads when the disk is full.
+
+        Nothing here opens the database file (or its -wal and -shm) except
+        SQLite: closing any descriptor of the file would drop every POSIX lock
+        this process's connections hold on it (docs/reliability.md).
         """
         self.path = Path(path)
         self.readonly = False  # True when opened in SQLite's read-only mode
@@ -117,21 +122,14 @@ class Store:
         if readonly and not exists:
             raise StoreError(f"no database at {self.path} (`facecluster scan FOLDER` creates one)")
         if not exists and not self.path.parent.exists():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create {self.path.parent}: {e.strerror}") from None
-        self._check_header()
+            self._make_folder()
         if not readonly:
             self._check_writable()
         try:
-            if readonly and not _writable(self.path):
-                conn = sqlite3.connect(self._readonly_uri(), uri=True, timeout=30.0)
-                self.readonly = True
-            else:
-                conn = sqlite3.connect(str(self.path), timeout=30.0)
-            self.db = Database(conn)
-            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self.db = Database(self._connect(readonly))
+            if readonly and not self.db.table_names():  # an empty file: a read must not write a schema into it
+                self.db.close()
+                raise StoreError(f"{self.path} is empty, not a facecluster database yet (`facecluster scan FOLDER` makes one)")
             self.db.execute("PRAGMA foreign_keys = ON")
             if migrations.pending(self.db):
                 if self.readonly:
@@ -154,17 +152,45 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise StoreError(self._explain(e)) from None
 
-    def _check_header(self) -> None:
-        """An existing, non-empty file that does not start like SQLite is not ours to open."""
+    def _make_folder(self) -> None:
+        """Only the default data folder is made for the database: any other missing folder is
+        more likely a typo in --db than a wish, and a new empty database there would hide it."""
+        folder = self.path.parent
+        if folder.absolute() != config.data_dir().absolute():
+            raise StoreError(f"folder {folder} does not exist: create it first (mkdir -p {folder}), or check --db")
         try:
-            with open(self.path, "rb") as f:
-                header = f.read(16)
-        except FileNotFoundError:
-            return
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"cannot read database {self.path}: {e.strerror}") from None
-        if header and header != b"SQLite format 3\x00":
-            raise StoreError(f"{self.path} is not a facecluster database (not SQLite)")
+            raise StoreError(f"cannot create {folder}: {e.strerror}") from None
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        """A connection that has read the file's header (SQLite says here if the file is not a database).
+
+        A command that only reads still reads when the disk is full: SQLite cannot grow
+        the -shm file then ("disk I/O error"), so the read goes again in exclusive
+        locking mode, which keeps the WAL index in this process's memory and needs
+        no -shm; the exclusive lock keeps every other process out while it reads.
+        """
+        if readonly and not _writable(self.path):
+            conn = sqlite3.connect(self._readonly_uri(), uri=True, timeout=30.0)
+            self.readonly = True
+        else:
+            conn = sqlite3.connect(str(self.path), timeout=30.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            if not (readonly and not self.readonly and _no_room_for_shm(e)):
+                raise
+        conn = sqlite3.connect(str(self.path), timeout=30.0)
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")  # before the first read: then no -shm is ever used
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
 
     def _check_writable(self) -> None:
         """Say what stops a command that writes, before SQLite says something vaguer later."""
@@ -193,6 +219,10 @@ class Store:
         shm = Path(f"{self.path}-shm")
         if "full" in text:
             return f"cannot open database {self.path}: the disk is full ({text})"
+        if _no_room_for_shm(e) and _disk_full(folder):
+            return f"cannot open database {self.path}: the disk is full (no room for {shm.name} beside it)"
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_NOTADB" or "file is not a database" in text:
+            return f"{self.path} is not a facecluster database (not SQLite)"
         if _unusable_shm(shm):
             return f"cannot open database {self.path}: cannot use {shm.name} beside it (it is not a file we can write)"
         if not os.access(folder, os.W_OK) and ("readonly" in text or "unable to open" in text or "I/O" in text):
@@ -434,18 +464,25 @@ class Store:
             [photo_id, model, faces, now(), det_size, det_threshold],
         )
 
-    def named_faces_by_name(self, photo_ids: Iterable[int]) -> dict[str, int]:
-        """name -> how many faces of that named person these photos hold."""
-        out: dict[str, int] = {}
+    def decisions_on(self, photo_ids: Iterable[int]) -> Decisions:
+        """What the user decided about these photos' faces, each face counted once: named (by name),
+        else in an ignored person, else taken out of a person ("not this person", `remove`)."""
+        found = Decisions()
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id "
-                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks}) GROUP BY p.name", chunk
+                f"SELECT p.name, coalesce(p.ignored, 0), f.assigned = 'removed' OR EXISTS "
+                f"(SELECT 1 FROM face_rejections r WHERE r.face_id = f.id) "
+                f"FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.photo_id IN ({marks})", chunk
             )
-            for name, count in rows:
-                out[name] = out.get(name, 0) + count
-        return out
+            for name, ignored, rejected in rows:
+                if name is not None:
+                    found.named[name] = found.named.get(name, 0) + 1
+                elif ignored:
+                    found.ignored += 1
+                elif rejected:
+                    found.rejected += 1
+        return found
 
     def _forget_faces(self, photo_id: int) -> None:
         """The file's content changed: every pack's faces of it are stale."""
@@ -1183,6 +1220,19 @@ class ImportPhoto:
     faces: list  # (face id, model, box, person id, embedding)
 
 
+@dataclass
+class Decisions:
+    """The user's decisions held by some faces (what a prune would drop); see Store.decisions_on."""
+
+    named: dict[str, int] = field(default_factory=dict)  # name -> faces of that named person
+    ignored: int = 0  # faces of ignored people
+    rejected: int = 0  # faces taken out of a person (`remove`, "not this person")
+
+    @property
+    def faces(self) -> int:
+        return sum(self.named.values()) + self.ignored + self.rejected
+
+
 @dataclass(frozen=True)
 class ActionRow:
     id: int
@@ -1304,6 +1354,21 @@ class GroupingInputs:
 def _writable(path: Path) -> bool:
     """Can this process write the database file and create files beside it?"""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _no_room_for_shm(e: sqlite3.DatabaseError) -> bool:
+    """SQLite could not create or grow the -shm file (what a full disk does to a WAL database)."""
+    name = getattr(e, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name.startswith("SQLITE_IOERR_SHM") or name == "SQLITE_FULL"
+    return str(e) in ("disk I/O error", "database or disk is full")
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs (Windows): say what SQLite said
+        return False
 
 
 def _unusable_shm(shm: Path) -> bool:

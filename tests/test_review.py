@@ -26,6 +26,7 @@ from facecluster import people
 from facecluster.store import Store
 from facecluster.suggestions import nearest
 from tests.conftest import cli_ok as ok
+from tests.conftest import default_sigint
 
 TOKEN = "test-token"
 HOSTILE = "<script>alert(1)</script> & Co"
@@ -335,7 +336,7 @@ def test_ctrl_c_exits_130_and_leaves_the_database_free(db):
         pytest.skip("SIGINT to a child process is POSIX")
     server = subprocess.Popen(
         [sys.executable, "-m", "facecluster", "--db", str(db), "review", "--no-browser"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )
     try:
         url = server.stdout.readline().strip()  # printed once the server listens
