@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 
 import numpy as np
@@ -108,13 +109,13 @@ def db(lookalike_db, tmp_path):
 
 
 def owners(db) -> dict[int, int | None]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return dict(conn.execute("SELECT id, person_id FROM faces").fetchall())
 
 
 def groups_by_folder(db) -> dict[str, int]:
     """The group most of each person's faces are in."""
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         rows = conn.execute("SELECT p.path, f.person_id FROM faces f JOIN photos p ON p.id = f.photo_id "
                             "WHERE f.person_id IS NOT NULL").fetchall()
     counts: dict[str, dict[int, int]] = {}
@@ -189,7 +190,7 @@ def test_not_a_person_never_groups_again(db):
         cli_ok(db, "group", "-q")
         now = owners(db)
         assert all(now[f] is None for f in faces)
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert {h for (h,) in conn.execute(f"SELECT assigned FROM faces WHERE id IN ({','.join(map(str, faces))})")} == {"notperson"}
     store = Store(db)
     try:
@@ -207,7 +208,7 @@ def test_give_faces_anchor_a_new_person(db):
     faces = sorted(f for f, p in owners(db).items() if p == fox)[:3]
     result = cli_ok(db, "give", *map(str, faces), "--to", "Megan Fox")
     assert "3 faces now with Megan Fox" in result.output
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert {h for (h,) in conn.execute(f"SELECT assigned FROM faces WHERE id IN ({','.join(map(str, faces))})")} == {"user"}
     cli_ok(db, "group", "-q")
     # The rest of Fox's group stays a group of its own (a suggestion), not absorbed by the new name.
@@ -230,5 +231,5 @@ def test_undo_of_give_to_a_new_name_leaves_no_empty_person(db):
     cli_ok(db, "give", *map(str, faces), "--to", "Somebody New")
     cli_ok(db, "undo")
     assert owners(db) == before
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM people WHERE name = 'Somebody New'").fetchone()[0] == 0
