@@ -244,7 +244,7 @@ def main() -> None:
             missing += [] if ok else [name]
             print(f"  {'listed ' if ok else 'MISSING'} {name}: {line.split(chr(9))[-1].strip()[:110] if line else '-'}")
         print(f"bad files listed with their reason: {len(bad) - len(missing)} of {len(bad)}")
-        print("scan summary: " + next((line for line in result["stdout"].splitlines() if line.startswith("Scanned")), "-"))
+        print("scan summary: " + next((line for line in result["stderr"].splitlines() if line.startswith("Scanned")), "-"))
         if "Traceback" in listed:
             print("TRACEBACK in the output:\n" + listed[-3000:])
         healthy = result["code"] == 0 and not missing and not result["leftover"] and "Traceback" not in listed

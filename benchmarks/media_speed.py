@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from facecluster.models import load_pack  # noqa: E402
-from facecluster.scan import ScanOptions, describe_faces, detect_faces, find_faces, scan  # noqa: E402
+from facecluster.scan import ScanOptions, faces_from_detections, detect_faces, find_faces, scan  # noqa: E402
 from facecluster.sources import video  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 from tests.mediagen import dng_bytes, encode_video  # noqa: E402
@@ -88,7 +88,7 @@ def video_1080p(facedata: Path, tmp: Path) -> None:
         parts.update(detect=0.0, describe=0.0)
         begin_cpu, begin = cpu(), time.perf_counter()
         result = video.analyse(str(clip), lambda rgb, scale: timed("detect", detect_faces, rgb, pack, scale),
-                               lambda rgb, found, scale: timed("describe", describe_faces, rgb, found, pack, scale))
+                               lambda rgb, found, scale: timed("describe", faces_from_detections, rgb, found, pack, scale))
         runs.append((cpu() - begin_cpu, time.perf_counter() - begin, result))
     analysis_cpu, wall, result = runs[-1]
     begin_cpu = cpu()

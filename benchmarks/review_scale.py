@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facecluster.records import Face, PhotoFacts  # noqa: E402
 from facecluster.store import Store  # noqa: E402
+from facecluster.suggestions import same_person_pairs, suggest  # noqa: E402
 from facecluster.web import create_app  # noqa: E402
 
 TOKEN = "benchmark"
@@ -84,10 +85,23 @@ def main() -> None:
             ("GET", "/face/1", {}),
             ("POST", "/name", {"person": "1", "name": "Alice"}),
             ("GET", "/person/1/suggestions", {}),
+            ("GET", "/suggestions", {}),
+            ("POST", "/give", {"face": "20", "to": "1"}),
+            ("POST", "/undo", {}),
             ("POST", "/undo", {}),
             ("POST", "/ignore", {"person": "2"}),
             ("POST", "/undo", {}),
         ]
+        store = Store(db)
+        for label, call in (("same_person_pairs (core)", lambda: same_person_pairs(store)),
+                            ("suggest group 3 (core)", lambda: suggest(store, "3"))):
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                call()
+                times.append(time.perf_counter() - start)
+            print(f"{label:<32} {statistics.median(times) * 1000:>7.0f} ms")
+        store.close()
         print(f"{'request':<32} {'median':>9} {'bytes':>9}")
         for method, url, data in rows:
             seconds, size = timed(client, method, url, 1 if method == "POST" else 5, **data)

@@ -4,8 +4,15 @@ The bytes go to a temporary file in the target's own folder (same file
 system, so the rename is atomic), are flushed and fsynced, and the temporary
 file is then renamed over the target. A full disk, a kill or a crash leaves
 either the old file or the new one, never half of one. The temporary name is
-short (`.fc-1a2b3c4d.tmp`), so a target whose own name is near the 255-byte
-limit can still be written.
+short (`.fc-4242-1a2b3c4d.tmp`: the writer's process id and a random part), so a
+target whose own name is near the 255-byte limit can still be written.
+
+A kill -9 between writing and renaming leaves the temporary file behind. The
+first write into a folder sweeps that folder for temporary files of ours left
+by a process that is gone: a regular file whose name is exactly our pattern
+(with `-journal`, which SQLite adds beside a backup's temporary file), written
+before this process started, by a process id that no longer runs. Nothing
+else is ever removed.
 
 `overwrite=False` refuses an existing target without a race: the finished
 temporary file is hard-linked to the target name, which fails if the name is
@@ -16,7 +23,10 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
+import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +39,13 @@ class TargetExists(FaceclusterError):
     """The target exists and the caller did not allow replacing it."""
 
 
-def check_new_file(target: str | os.PathLike, overwrite: bool) -> None:
-    """The one rule for files a command writes: the folder must exist, and an existing file needs --force.
+def check_new_file(target: str | os.PathLike, overwrite: bool, database: str | os.PathLike | None = None) -> None:
+    """The one rule for files a command writes: the folder must exist, an existing file needs --force,
+    and the database in use (or its -wal, -shm, -journal or .lock) is never a target, --force or not:
+    replacing it under the connections that have it open would lose or corrupt it.
 
     Example:
-        check_new_file(Path("names.json"), overwrite=False)
+        check_new_file(Path("names.json"), overwrite=False, database=Path("library.db"))
     """
     target = Path(target)
     folder = target.parent
@@ -43,15 +55,96 @@ def check_new_file(target: str | os.PathLike, overwrite: bool) -> None:
         if target.is_dir():
             raise UsageProblem(f"{target} is a folder; give a file name")
         exists = target.is_symlink() or target.exists()
+        if exists and database is not None and _is_database_file(target, Path(database)):
+            raise UsageProblem(f"{target} is the database in use (or one of its files); choose another file")
     except OSError as e:  # a name too long for the file system, a folder we may not look into
         raise FaceclusterError(f"cannot write {target}: {e.strerror or e}") from None
     if exists and not overwrite:
         raise TargetExists(f"{target} exists already; choose a new name, or --force to replace it")
 
 
+def _is_database_file(target: Path, database: Path) -> bool:
+    """Is `target` the database or one of the files SQLite and the writer lock keep beside it?
+    Compared by device and inode (`stat`, never `open`), so a link or another spelling of the path counts."""
+    try:
+        seen = os.stat(target)
+    except OSError:
+        return False
+    for end in ("", "-wal", "-shm", "-journal", ".lock"):
+        try:
+            own = os.stat(f"{database}{end}")
+        except OSError:
+            continue
+        if (own.st_dev, own.st_ino) == (seen.st_dev, seen.st_ino):
+            return True
+    return False
+
+
+# Our temporary names: `.fc-PID-8hex.tmp`, and `.fc-8hex.tmp` from before the process id was in it;
+# `-journal` is what SQLite adds for a backup written to one of them.
+_TEMPORARY = re.compile(r"\.fc-(?:([1-9][0-9]{0,9})-)?[0-9a-f]{8}\.tmp(?:-journal)?")
+_STARTED = time.time()  # only files older than this process can be another, finished process's leftovers
+_swept: set[str] = set()
+
+
 def temporary_name(folder: Path) -> Path:
-    """A fresh, short, hidden name in `folder`."""
-    return folder / f".fc-{secrets.token_hex(4)}.tmp"
+    """A fresh, short, hidden name in `folder` (whose stale temporary files of ours are removed first).
+
+    Example:
+        temporary_name(Path("/photos/2024"))  # /photos/2024/.fc-4242-1a2b3c4d.tmp
+    """
+    sweep_leftovers(folder)
+    return folder / f".fc-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def sweep_leftovers(folder: Path) -> int:
+    """Remove the temporary files a killed facecluster left in `folder` (once per folder and process);
+    returns how many. Only regular files named exactly as ours, older than this process, whose
+    writer is gone (or, for old names without a process id, older than this process) go.
+
+    Example:
+        sweep_leftovers(Path("/photos/2024"))
+    """
+    key = os.path.abspath(folder)
+    if key in _swept:
+        return 0
+    _swept.add(key)
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # not there yet, or not ours to list: the write itself will say
+        return 0
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or info.st_mtime >= _STARTED:
+            continue  # a symlink or folder with our name is not ours; a newer file may be another run's, still writing
+        if match.group(1) is not None and _running(int(match.group(1))):
+            continue
+        try:
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Is a process with this id running? Where that cannot be asked safely, say yes (keep the file)."""
+    if os.name != "posix" or pid == os.getpid():
+        return True  # os.kill(pid, 0) would end the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 @contextmanager
@@ -70,15 +163,20 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = True, what: str = "
     if not overwrite and os.path.lexists(target):
         raise TargetExists(f"{label} exists already; choose a new name, or --force to replace it")
     temporary = temporary_name(target.parent)
+    # What SQLite may leave beside a database written at `temporary` (a backup) when it fails
+    # (a full disk left `.fc-XXXX.tmp-journal` before issue 16): our names, so ours to remove.
+    companions = [Path(f"{temporary}{end}") for end in ("-journal", "-wal", "-shm")]
     try:
         yield temporary
         _fsync_file(temporary)
         _finish(temporary, target, overwrite, label)
     except OSError as e:
-        _remove(temporary)
+        for path in (temporary, *companions):
+            _remove(path)
         raise FaceclusterError(f"cannot write {label}: {e.strerror or e}") from None
     except BaseException:
-        _remove(temporary)
+        for path in (temporary, *companions):
+            _remove(path)
         raise
     _fsync_folder(target.parent)
 

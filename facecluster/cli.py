@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
 import signal
 import sqlite3
 import sys
@@ -25,16 +27,27 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from facecluster import __version__, config
+from facecluster.drawn import DrawError, add_face, parse_box
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
 from facecluster.atomic import atomic_open, check_new_file
 from facecluster.export.html import check_site_folder, export_html
+from facecluster.export.links import LinksSummary, claim_links_folder, export_links
 from facecluster.export.tables import export_csv, export_json
 from facecluster.export.xmp import export_xmp
-from facecluster.names import backup, export_names, import_names, portable_path
+from facecluster.imports import FORMATS, import_any
+from facecluster.names import backup, export_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
+from facecluster.identify import identify
+from facecluster.queries import PhotoQuery, find_photos
 from facecluster.people import (
+    NothingToDo,
+    answer_same,
+    give_faces,
     ignore_person,
+    merge_people,
+    not_a_person,
+    undo_last,
     list_people,
     name_person,
     parse_id,
@@ -47,6 +60,7 @@ from facecluster.people import (
 from facecluster.sources.video import clock
 from facecluster.scan import ScanInterrupted, ScanOptions, ScanProgress, ScanSummary, scan
 from facecluster.store import Store
+from facecluster.suggestions import same_person_pairs, suggest
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by SIGINT
 
@@ -72,6 +86,8 @@ def _user_errors(ctx: click.Context) -> Iterator[None]:
         ctx.exit(EXIT_INTERRUPTED)
     except UsageProblem as e:
         raise click.UsageError(_printable(str(e)), ctx) from None
+    except NothingToDo as e:  # what the user asked is already so: said, not an error (docs/commands.md)
+        out.print(Text(_printable(str(e))))
     except FaceclusterError as e:
         raise click.ClickException(_printable(str(e))) from None
     except sqlite3.Error as e:  # disk full, read-only file, I/O error: the database is left as it was
@@ -98,7 +114,7 @@ class FaceclusterCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, self._numbers_as_arguments(ctx, args))
         except click.NoSuchOption as e:
             if e.option_name in GLOBAL_OPTIONS:  # `facecluster people --db x.db`: a common slip
                 raise click.NoSuchOption(
@@ -108,6 +124,29 @@ class FaceclusterCommand(click.Command):
                     ctx=ctx,
                 ) from None
             raise
+
+
+    def _numbers_as_arguments(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`show -1`, `name -3 Bob`, `remove -5`: a negative number is a (wrong) TARGET or face id, for the
+        command to refuse in its own words ("no group -1"), not an unknown option "-1".
+
+        Only for commands whose options are all flags: there every word that is no option is an
+        argument, so the arguments, in their order, can follow the options after "--".
+        """
+        if not any(_NEGATIVE.match(a) for a in args) or any(
+            isinstance(p, click.Option) and not p.is_flag for p in self.get_params(ctx)
+        ):
+            return args
+        options, arguments = [], []
+        for i, arg in enumerate(args):
+            if arg == "--":
+                arguments += args[i + 1:]
+                break
+            (options if arg.startswith("-") and not _NEGATIVE.match(arg) else arguments).append(arg)
+        return [*options, "--", *arguments]
+
+
+_NEGATIVE = re.compile(r"-#?\d")  # "-1", "-#1", "-12abc": what no option of ours looks like
 
 
 class FaceclusterGroup(click.Group):
@@ -135,6 +174,7 @@ def cli(ctx: click.Context, db: Path | None) -> None:
 
     Example:
 
+    \b
         facecluster scan ~/Pictures
     """
     ctx.obj = db or config.default_db_path()
@@ -169,6 +209,7 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
 
     Example:
 
+    \b
         facecluster scan ~/Pictures /mnt/photos --exclude '*/Trash/*'
     """
     options = ScanOptions(
@@ -181,6 +222,19 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
     render_scan(summary)
     if summary.prune_refused:
         ctx.exit(1)  # asked to prune and did not: a script must not take that for done (docs/commands.md)
+
+
+def _decisions(d) -> str:
+    """'2 named faces (Eileen: 2), 3 faces of ignored people and 1 face you marked "not this person"'."""
+    parts = []
+    if d.named:
+        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(d.named.items()))
+        parts.append(f"{plural(sum(d.named.values()), 'named face')} ({names})")
+    if d.ignored:
+        parts.append(f"{plural(d.ignored, 'face')} of ignored people")
+    if d.rejected:
+        parts.append(f'{plural(d.rejected, "face")} you marked "not this person"')
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 class ProgressView:
@@ -231,48 +285,48 @@ class ProgressView:
 
 
 def render_scan(s: ScanSummary) -> None:
+    """The scan's one result, the files that could not be read, on stdout (one record a line, to grep);
+    the summary, the photos gone from disk and the warnings on stderr (docs/commands.md)."""
     read = s.new + s.changed + s.moved + s.redetected
     parts = [f"{s.new} new", f"{s.changed} changed", f"{s.moved} moved"]
     if s.redetected:
         parts.append(f"{s.redetected} detected again (other --det-size or --det-threshold)")
     parts += [f"{s.unchanged} unchanged", f"{s.failed} failed"]
-    out.print(
+    err.print(
         f"Scanned {plural(s.seen, 'file')} in {s.seconds:.1f} s ({s.photos_per_second:.1f} photos/s): "
         f"{', '.join(parts)}; {plural(s.faces, 'face')} found in {plural(read, 'photo')} read."
     )
     media = media_line(s)
     if media:
-        out.print(escape(media))
+        err.print(escape(media))  # with the summary, on stderr
     if s.failures:
         earlier = len(s.failures) - s.failed
         title = f"{plural(len(s.failures), 'file')} could not be read"
         if earlier > 0:
             title += (f" ({s.failed} this time; {earlier} failed in an earlier scan and"
                       f" {'is' if earlier == 1 else 'are'} unchanged since, so not read again)")
-        out.print(escape(title) + ":")
+        err.print(escape(title) + ":")
         # One record per line, the path whole: `facecluster scan lib | grep truncated.jpg` finds its line.
         _records(["file", "reason"], [[_printable(f.path), _printable(f.reason)] for f in s.failures])
     for w in s.warnings:
         err.print(f"warning: {escape(_printable(w.path))}: {escape(_printable(w.reason))}")
     if s.prune_refused:
-        names = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.prune_refused_names.items()))
         err.print(escape(
-            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {plural(s.prune_refused, 'named face')} "
-            f"({names}). If they are really gone, run again with --prune --yes to remove them with those faces."
+            f"Not pruned: the {plural(len(s.missing), 'photo')} gone from disk hold {_decisions(s.prune_refused_decisions)}. "
+            "If they are really gone, run again with --prune --yes to remove them with those faces."
         ))
     elif s.missing:
         if s.pruned:
             verb = "removed from the database"
-            if s.pruned_named:
-                named = ", ".join(f"{_printable(name)}: {count}" for name, count in sorted(s.pruned_named.items()))
-                verb += f" with {plural(sum(s.pruned_named.values()), 'named face')} ({named})"
+            if s.pruned_decisions.faces:
+                verb += f" with {_decisions(s.pruned_decisions)}"
         else:
             verb = "still in the database (use --prune to remove them)"
-        out.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
+        err.print(escape(f"{plural(len(s.missing), 'photo')} {'is' if len(s.missing) == 1 else 'are'} gone from disk, {verb}:"))
         for path in s.missing[:20]:
-            out.print(f"  {escape(_printable(path))}")
+            err.print(f"  {escape(_printable(path))}")
         if len(s.missing) > 20:
-            out.print(f"  … and {len(s.missing) - 20} more")
+            err.print(f"  … and {len(s.missing) - 20} more")
     if s.kept_unseen:
         err.print(
             f"{plural(s.kept_unseen, 'photo')} in the database {'was' if s.kept_unseen == 1 else 'were'} not looked at "
@@ -347,6 +401,7 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
     Example:
 
+    \b
         facecluster group
     """
     if method == "hdbscan" and ctx.get_parameter_source("threshold") is click.core.ParameterSource.COMMANDLINE:
@@ -361,16 +416,17 @@ def group_command(ctx, model, method, min_faces, min_samples, threshold, min_siz
 
 
 def render_group(s: GroupSummary) -> None:
-    out.print(
+    """The grouping's summary, on stderr: `group` has no result to print but the database."""
+    err.print(
         f"Grouped {plural(s.faces, 'face')} in {s.seconds:.1f} s: {plural(s.groups, 'group')} ({s.new_groups} new, "
         f"{s.kept_groups} kept {'its number' if s.kept_groups == 1 else 'their numbers'}), "
         f"{plural(s.named, 'named person', 'named people')}."
     )
     for name, count in sorted(s.joined.items(), key=lambda kv: -kv[1]):
-        out.print(f"  {plural(count, 'new face')} joined {escape(name)}")
+        err.print(f"  {plural(count, 'new face')} joined {escape(name)}")
     if s.attached:
-        out.print(f"  {plural(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
-    out.print(
+        err.print(f"  {plural(s.attached, 'face')} left out by the clustering joined a group by its nearest faces' vote")
+    err.print(
         f"{plural(s.below_quality + s.noise, 'face')} unclustered: {s.below_quality} below the quality gate, "
         f"{s.noise} fit no group."
     )
@@ -388,6 +444,7 @@ def people_command(ctx, as_json, include_ignored):
 
     Example:
 
+    \b
         facecluster people --json
     """
     store = open_store(ctx, write=False)
@@ -427,6 +484,7 @@ def name_command(ctx, target, name, unset):
 
     Example:
 
+    \b
         facecluster name 12 "Alice"
     """
     if unset and name is not None:
@@ -457,6 +515,7 @@ def show_command(ctx, target, as_json):
 
     Example:
 
+    \b
         facecluster show Alice
     """
     store = open_store(ctx, write=False)
@@ -488,6 +547,7 @@ def ignore_command(ctx, target, undo):
 
     Example:
 
+    \b
         facecluster ignore 7
     """
     store = open_store(ctx)
@@ -519,6 +579,7 @@ def remove_command(ctx, face_ids):
 
     Example:
 
+    \b
         facecluster remove 1234 1240
     """
     store = open_store(ctx)
@@ -533,6 +594,166 @@ def remove_command(ctx, face_ids):
         out.print(Text(f"Face {face_id} removed from {_who(person, names[person])}."))
 
 
+@cli.command(name="suggest")
+@click.option("--for", "target", metavar="TARGET", help="Suggestions for one person or group: groups and faces that may be them.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many suggestions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def suggest_command(ctx, target, limit, as_json):
+    """Questions worth answering, most likely first, with how likely each is.
+
+    Without --for: "same person?" pairs of people or groups (answer with
+    `merge` or `different`). With --for: the unnamed groups and the faces in
+    no group that may be that person (answer with `merge`, `give` or
+    `different`). Nothing less likely than "possible" is listed.
+
+    \b
+    Example:
+        facecluster suggest
+        facecluster suggest --for Alice
+    """
+    store = open_store(ctx, write=False)
+    if target is None:
+        pairs = same_person_pairs(store, limit)
+        if as_json:
+            click.echo(json.dumps([dataclasses.asdict(p) for p in pairs], indent=2))
+            return
+        err.print(f"{plural(len(pairs), 'question')} worth asking" if pairs else "Nothing likely to ask: no two groups look alike.")
+        _records(["likelihood", "same person?", "distance"],
+                 [[p.likelihood, f"{_pair_label(store, p.a)} and {_pair_label(store, p.b)}", f"{p.distance:.2f}"] for p in pairs])
+        return
+    found = suggest(store, target, limit)
+    if as_json:
+        click.echo(json.dumps({"id": found.person.id, "name": found.person.name,
+                               "groups": [{"group": g.b, "distance": g.distance, "likelihood": g.likelihood} for g in found.groups],
+                               "faces": [{"face_id": f.face_id, "distance": f.distance, "likelihood": f.likelihood}
+                                         for f in found.faces]}, ensure_ascii=False, indent=2))
+        return
+    who = _who(found.person.id, found.person.name)
+    if not found.groups and not found.faces:
+        err.print(Text(f"Nothing looks likely to be {who}."))
+        return
+    _records(["likelihood", "candidate", "distance"],
+             [[g.likelihood, f"group {g.b}", f"{g.distance:.2f}"] for g in found.groups]
+             + [[f.likelihood, f"face {f.face_id}", f"{f.distance:.2f}"] for f in found.faces])
+
+
+def _pair_label(store: Store, person_id: int) -> str:
+    person = resolve(store, f"#{person_id}")
+    return _printable(person.name) if person.name else f"group {person_id}"
+
+
+@cli.command(name="merge")
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--name", help="Name the merged person.")
+@click.pass_context
+def merge_command(ctx, targets, name):
+    """Merge groups (numbers or names) into one person: "yes, the same person".
+
+    The faces go to the named one among them (or to NAME), else to the largest
+    group. Two differently named people are never merged.
+
+    \b
+    Example:
+        facecluster merge 12 31 --name Alice
+    """
+    result = merge_people(open_store(ctx), list(targets), name)
+    out.print(Text(f"Merged into {_who(result.person_id, result.name)}: {plural(result.faces_moved, 'face')} moved."))
+
+
+@cli.command(name="different")
+@click.argument("first")
+@click.argument("second")
+@click.pass_context
+def different_command(ctx, first, second):
+    """Say two people or groups are not the same person; grouping and suggestions remember it.
+
+    \b
+    Example:
+        facecluster different Alice 12
+    """
+    out.print(Text(answer_same(open_store(ctx), first, second, yes=False) + "."))
+
+
+@cli.command(name="give")
+@click.argument("face_ids", nargs=-1, required=True, type=FaceId())
+@click.option("--to", "target", required=True, metavar="TARGET", help="A group number, a name, or a new name for a new person.")
+@click.pass_context
+def give_command(ctx, face_ids, target):
+    """Put faces with a person for good (a new name makes a new person of them).
+
+    \b
+    Example:
+        facecluster give 1234 1240 --to Alice
+    """
+    result = give_faces(open_store(ctx), list(face_ids), target)
+    out.print(Text(f"{plural(result.faces_moved, 'face')} now with {_who(result.person_id, result.name)}."))
+
+
+@cli.command(name="not-a-person")
+@click.argument("face_ids", nargs=-1, required=True, type=FaceId())
+@click.pass_context
+def not_a_person_command(ctx, face_ids):
+    """Mark faces as no person at all (a cartoon, a statue, a poster): never grouped again.
+
+    \b
+    Example:
+        facecluster not-a-person 1234
+    """
+    out.print(Text(not_a_person(open_store(ctx), list(face_ids)) + "."))
+
+
+class Box(click.ParamType):
+    """A face's box as x,y,w,h in the photo's pixels."""
+
+    name = "box"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_box(value)
+        except DrawError as e:
+            self.fail(_printable(str(e)), param, ctx)
+
+
+@cli.command(name="add-face")
+@click.argument("photo")
+@click.option("--box", required=True, type=Box(), metavar="X,Y,W,H",
+              help="The face's box in the photo's pixels, upright and full size: left, top, width, height (20 or more).")
+@click.option("--name", metavar="TARGET", help="Give the face to this person: a name, a new name (a new person), or a group number.")
+@click.option("--model", help="Model pack (default: the pack of the photo's other faces, else sface).")
+@click.pass_context
+def add_face_command(ctx, photo, box, name, model):
+    """Add a face the detector missed: a box on a scanned photo becomes a face like any other.
+
+    PHOTO is a photo's path as scanned, or the id of a face on that photo. The
+    detector looks again inside the box (else the face is aligned from the box
+    alone); the face is embedded, saved with the photo (removed with it,
+    exported in XMP) and, with --name, given to that person.
+
+    \b
+    Example:
+        facecluster add-face ~/Pictures/party.jpg --box 812,240,96,110 --name Alice
+    """
+    face = add_face(open_store(ctx), photo, box, name, model)
+    how = "found again by the detector in the box" if face.detected else "aligned from the box alone: the detector found no face in it"
+    given = f", given to {_who(face.person_id, face.name)}" if face.person_id is not None else ", in no group"
+    out.print(Text(f"Face {face.face_id} added to {_printable(face.photo)} ({how}){given}."))
+
+
+@cli.command(name="undo")
+@click.pass_context
+def undo_command(ctx):
+    """Undo the last correction (from the command line or the review page).
+
+    \b
+    Example:
+        facecluster undo
+    """
+    out.print(Text(f"Undone: {undo_last(open_store(ctx))}."))
+
+
 @cli.command(name="info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
 @click.pass_context
@@ -541,6 +762,7 @@ def info_command(ctx, as_json):
 
     Example:
 
+    \b
         facecluster info
     """
     path = Path(ctx.find_root().obj)
@@ -621,34 +843,43 @@ def _records(columns: list[str], rows: list[list[str]], right: tuple[str, ...] =
 @click.option("--csv", "csv_file", metavar="FILE", help="Write one CSV row per face ('-' for stdout).")
 @click.option("--xmp", is_flag=True, help="Write named people as XMP face regions into sidecars beside the photos.")
 @click.option("--dry-run", is_flag=True, help="With --xmp: list the sidecars that would change, write nothing.")
+@click.option("--links", "links_dir", metavar="DIR", help="A folder per named person in DIR, holding links to their photos.")
+@click.option("--groups", is_flag=True, help="With --links: also a folder per unnamed group ('Group 12').")
+@click.option("--hardlinks", is_flag=True, help="With --links: hard links instead of relative symlinks, where the file system allows.")
 @click.option("--include-ignored", is_flag=True, help="Include ignored groups (HTML, JSON, CSV).")
 @click.option("--force", is_flag=True,
-              help="Replace an existing --json/--csv FILE; write --html into a folder that holds other files.")
+              help="Replace an existing --json/--csv FILE; write --html or --links into a folder that holds other files.")
 @click.pass_context
-def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ignored, force):
-    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars.
+def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, links_dir, groups, hardlinks, include_ignored, force):
+    """Export the people found: an offline HTML review, JSON/CSV, XMP sidecars, a folder of links per person.
 
     Results (JSON or CSV to '-', the sidecars written) go to stdout; summaries
     and warnings to stderr. An existing file is never replaced without --force.
 
     Example:
 
+    \b
         facecluster export --html
         facecluster export --json - | jq '.people[0]'
         facecluster export --xmp --dry-run
+        facecluster export --links ~/People
     """
-    if not (html_dir or json_file or csv_file or xmp):
-        raise click.UsageError("choose at least one of --html, --json, --csv, --xmp")
+    if not (html_dir or json_file or csv_file or xmp or links_dir):
+        raise click.UsageError("choose at least one of --html, --json, --csv, --xmp, --links")
+    if (groups or hardlinks) and not links_dir:
+        raise click.UsageError("--groups and --hardlinks go with --links DIR")
     if dry_run and not xmp:
         raise click.UsageError("--dry-run goes with --xmp")
     if json_file == "-" and csv_file == "-":
         raise click.UsageError("only one of --json and --csv can go to stdout ('-')")
     for name in (json_file, csv_file):
         if name and name != "-":
-            check_new_file(Path(name), force)  # before anything is written: all or nothing
+            check_new_file(Path(name), force, ctx.find_root().obj)  # before anything is written: all or nothing
     if html_dir:
         check_site_folder(Path(html_dir), force)
-    store = open_store(ctx)
+    if links_dir:
+        claim_links_folder(Path(links_dir), force, dry_run=True)
+    store = open_store(ctx, write=False)  # reads only: never creates a database
     if json_file:
         with _output(json_file, force) as stream:
             count = export_json(store, stream, include_ignored)
@@ -666,6 +897,8 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
             f"{escape(_printable(str(summary.folder)))}/index.html ({summary.thumbs_written} thumbnails written, "
             f"{summary.thumbs_reused} reused" + (f", {summary.removed} old files removed)." if summary.removed else ").")
         )
+    if links_dir:
+        render_links(export_links(store, Path(links_dir), groups=groups, hardlinks=hardlinks, force=force))
     if xmp:
         result = export_xmp(store, dry_run=dry_run)
         verb = "would write" if dry_run else "wrote"
@@ -684,6 +917,20 @@ def export_command(ctx, html_dir, json_file, csv_file, xmp, dry_run, include_ign
                 f"{plural(len(result.skipped), 'sidecar or name', 'sidecars or names')} could not be written (listed above); "
                 "every other sidecar was"
             )
+
+
+def render_links(s: LinksSummary) -> None:
+    for name, reason in s.left_alone:
+        err.print(f"left alone: {escape(_printable(name))}: {escape(reason)}")
+    parts = [f"{s.added} added", f"{s.removed} removed"]
+    if s.folders_removed:
+        parts.append(f"{plural(s.folders_removed, 'empty folder')} removed")
+    if s.symlinked_instead:
+        parts.append(f"{s.symlinked_instead} symlinked (another file system: no hard link possible)")
+    if s.missing:
+        parts.append(f"{plural(s.missing, 'photo')} gone from disk, not linked")
+    err.print(f"Links: {plural(s.links, 'photo link')} in {plural(s.people, 'folder')} under "
+              f"{escape(_printable(str(s.folder)))} ({', '.join(parts)})" + ("; nothing changed." if not s.changed else "."))
 
 
 @contextmanager
@@ -707,22 +954,28 @@ def backup_command(ctx, file, force):
 
     Example:
 
+    \b
         facecluster backup ~/facecluster-2026-11-23.db
     """
-    check_new_file(file, force)
-    store = open_store(ctx)
+    check_new_file(file, force, ctx.find_root().obj)
+    store = open_store(ctx, write=False)  # reads only, so a full disk can still be backed up elsewhere
     target = backup(store, file, force=force)
     err.print(f"Backed up {escape(_printable(str(store.path)))} to {escape(_printable(str(target)))}.")
 
 
 @cli.command(name="names")
 @click.option("--export", "export_file", metavar="FILE", help="Write every name and its faces' keys to FILE ('-' for stdout).")
-@click.option("--import", "import_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
-              help="Give faces their names back from FILE.")
+@click.option("--import", "import_file", metavar="FILE", type=click.Path(path_type=Path),
+              help="Give faces names from FILE: a name file, a Picasa .picasa.ini, a Google Takeout sidecar, "
+                   "or a folder of either.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
+              help="With --import: what FILE is (auto: tell from its name and content).")
+@click.option("--contacts", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --import of Picasa files: Picasa's contacts.xml, for the names of its contact ids.")
 @click.option("--force", is_flag=True, help="With --export: replace FILE if it exists.")
 @click.pass_context
-def names_command(ctx, export_file, import_file, force):
-    """Save names in a file that survives a rebuild or a model change, and load them back.
+def names_command(ctx, export_file, import_file, fmt, contacts, force):
+    """Save names in a file that survives a rebuild or a model change, and load them back (or from Picasa, Google Takeout).
 
     Faces are keyed by their photo's content hash and their box, so the
     names find their faces again after the database is rebuilt from scratch
@@ -731,16 +984,20 @@ def names_command(ctx, export_file, import_file, force):
 
     Example:
 
+    \b
         facecluster names --export names.json
         facecluster --db new.db names --import names.json
+        facecluster names --import ~/Takeout
     """
     if bool(export_file) == bool(import_file):
         raise click.UsageError("choose one of --export FILE or --import FILE")
     if force and import_file:
         raise click.UsageError("--force goes with --export")
+    if export_file and (contacts or ctx.get_parameter_source("fmt") is click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--format and --contacts go with --import")
     if export_file and export_file != "-":
-        check_new_file(Path(export_file), force)
-    store = open_store(ctx)
+        check_new_file(Path(export_file), force, ctx.find_root().obj)
+    store = open_store(ctx, write=import_file is not None)
     if export_file:
         document = export_names(store, None if export_file == "-" else Path(export_file), force=force)
         if export_file == "-":
@@ -750,7 +1007,9 @@ def names_command(ctx, export_file, import_file, force):
             err.print(f"Wrote {plural(len(document['people']), 'name')} ({plural(faces, 'face')}) "
                       f"to {escape(_printable(export_file))}.")
         return
-    summary = import_names(store, import_file)
+    summary = import_any(store, import_file, fmt, contacts)
+    for reason, count in sorted(summary.left_out.items()):
+        err.print(f"left out: {count} {escape(reason)}")
     for name, reason in sorted(summary.refused.items()):
         err.print(f"not imported: {escape(_printable(name))}: {escape(reason)}")
     for name, count in sorted(summary.named.items()):
@@ -776,6 +1035,7 @@ def review_command(ctx, port, no_browser):
 
     Example:
 
+    \b
         facecluster review
     """
     from facecluster.web import serve  # flask loads only for this command
@@ -789,6 +1049,133 @@ def review_command(ctx, port, no_browser):
     except KeyboardInterrupt:
         err.print("Stopped the review server.")
         ctx.exit(EXIT_INTERRUPTED)
+
+
+@cli.command(name="photos")
+@click.option("--with", "with_all", multiple=True, metavar="NAME", help="Photos with this person (repeatable: with all of them).")
+@click.option("--any", "with_any", multiple=True, metavar="NAME", help="Photos with at least one of these people (repeatable).")
+@click.option("--without", multiple=True, metavar="NAME", help="Leave out photos with this person (repeatable).")
+@click.option("--only", is_flag=True, help="Nobody else recognisable in the photo: no other named person or group.")
+@click.option("--from", "taken_from", metavar="DATE", help="Taken on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--to", "taken_to", metavar="DATE", help="Taken on or before DATE (the whole year, month or day).")
+@click.option("--under", metavar="FOLDER", help="Only photos under FOLDER.")
+@click.option("-0", "--null", "null", is_flag=True, help="End each path with a NUL byte instead of a newline (for xargs -0).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: each photo with its faces, boxes and people.")
+@click.pass_context
+def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to, under, null, as_json):
+    """List the photos that match a question about who is in them.
+
+    Paths go to stdout, one per line (whole, never cut), and the count to
+    stderr. Names are matched ignoring case; a group number works too.
+
+    Example:
+
+    \b
+        facecluster photos --with Alice --with Bob --from 2019
+        facecluster photos --with Alice --only -0 | xargs -0 open
+    """
+    if null and as_json:
+        raise click.UsageError("choose one of -0 and --json")
+    store = open_store(ctx, write=False)
+    query = PhotoQuery(tuple(with_all), tuple(with_any), tuple(without), only, taken_from, taken_to, under)
+    results = find_photos(store, query, with_faces=as_json)
+    if as_json:
+        click.echo(json.dumps([{
+            "photo_id": r.photo.id, "path": portable_path(r.photo.path), "taken": r.photo.taken,
+            "taken_source": r.photo.taken_source,
+            "faces": [{"face_id": f.face_id, "person_id": f.person_id, "name": f.name, "ignored": f.ignored,
+                       "model": f.model, "bbox": [round(v, 1) for v in f.box], "score": round(f.score, 4)} for f in r.faces],
+        } for r in results], ensure_ascii=False, indent=1))
+    else:
+        _paths([r.photo.path for r in results], null)
+    err.print(plural(len(results), "photo"))
+
+
+@cli.command(name="identify")
+@click.argument("photos", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--model", default="sface", show_default=True, help="Which pack's named people to match against.")
+@click.option("--add", is_flag=True, help="Also add the photos to the library (as scan would).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.pass_context
+def identify_command(ctx, photos, model, add, as_json):
+    """Say who is in PHOTOS, by the named people, without adding them to the library.
+
+    Each face gets its box, the nearest named person and how sure that is:
+    "very likely", "possible" or "unknown". Works on photos anywhere, not
+    only in the scanned folders. With --add the photos are stored too, and
+    the next `group` lets their faces join the people they match.
+
+    Example:
+
+    \b
+        facecluster identify ~/Downloads/party.jpg
+        facecluster identify --json new/*.jpg | jq '.[].faces[].name'
+    """
+    store = open_store(ctx, write=add)
+    found = identify(store, list(photos), model=model, add=add)
+    if as_json:
+        click.echo(json.dumps([{
+            "path": portable_path(p.path), "error": p.error, "added": p.added,
+            "faces": [{
+                "bbox": [round(v, 1) for v in f.box], "score": round(f.score, 4), "likelihood": f.wording,
+                "person_id": f.best.person_id if f.best and f.wording != "unknown" else None,
+                "name": f.best.name if f.best and f.wording != "unknown" else None,
+                "nearest": None if f.best is None else {
+                    "person_id": f.best.person_id, "name": f.best.name, "distance": round(f.best.distance, 3)},
+                "runner_up": None if f.runner_up is None else {
+                    "person_id": f.runner_up.person_id, "name": f.runner_up.name, "distance": round(f.runner_up.distance, 3)},
+            } for f in p.faces],
+        } for p in found], ensure_ascii=False, indent=1))
+    else:
+        rows = []
+        for p in found:
+            if p.error:
+                continue
+            for i, f in enumerate(p.faces, 1):
+                who = _printable(f.best.name) if f.best and f.wording != "unknown" else "-"
+                distance = f"{f.best.distance:.2f}" if f.best else "-"
+                if f.wording == "unknown" and f.best:
+                    distance += f" (nearest: {_printable(f.best.name)})"
+                rows.append([str(i), ", ".join(f"{v:.0f}" for v in f.box), who, f.wording, distance, _printable(p.path)])
+        _records(["face", "box (x, y, w, h)", "who", "likelihood", "distance", "photo"], rows, right=("face",))
+    failed = [p for p in found if p.error]
+    for p in failed:
+        err.print(f"not read: {escape(_printable(p.path))}: {escape(_printable(p.error or ''))}")
+    faces = sum(len(p.faces) for p in found)
+    summary = f"{plural(faces, 'face')} in {plural(len(found) - len(failed), 'photo')}"
+    if add:
+        added, known = sum(p.added for p in found), sum(p.known for p in found)
+        summary += f"; {added} added to the library, {known} already there"
+        if added:
+            summary += "; run facecluster group to let the new faces join their people"
+    err.print(summary + ".")
+    if failed:
+        raise click.ClickException(f"{plural(len(failed), 'photo')} could not be read (listed above)")
+
+
+def _paths(paths: list[str], null: bool) -> None:
+    """Paths as they are on disk: their own bytes, so `xargs` opens the very files.
+
+    On a terminal they are shown escaped instead (a name could hold escape sequences); a path
+    holding a newline cannot be one line: it is escaped, with a hint to use -0.
+    """
+    if not null and out.is_terminal:
+        for path in paths:
+            out.print(Text(_printable(path)))
+        return
+    sys.stdout.flush()
+    stream = sys.stdout.buffer
+    broken = 0
+    for path in paths:
+        if not null and "\n" in path:
+            broken += 1
+            stream.write(_printable(path).encode("utf-8") + b"\n")
+            continue
+        stream.write(os.fsencode(path) + (b"\0" if null else b"\n"))
+    stream.flush()
+    if broken:
+        err.print(f"{plural(broken, 'path holds', 'paths hold')} a newline and {'is' if broken == 1 else 'are'} shown "
+                  "escaped; use -0 to get every path exactly")
 
 
 # Kept as they are: the joiners that emoji and Indic scripts need.

@@ -121,6 +121,47 @@ def _knn_ivf(x, k, seed, probes: int = 8, queries=None):
     return out_i, out_d
 
 
+def knn_across(
+    queries: npt.NDArray[np.float32], base: npt.NDArray[np.float32], k: int, seed: int = 0, probes: int = 8, block: int = 1024,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Indices into `base` and distances of each query's k nearest base rows (unit vectors), nearest first.
+
+    Exact in blocks while queries x base stays small; beyond, through the same
+    inverted-file index as `knn` (k-means cells of `base`; each query searches
+    its cell and the `probes - 1` nearest). Missing neighbours are -1 and inf.
+    """
+    n, k = len(queries), min(k, len(base))
+    out_i = np.full((n, max(k, 0)), -1, np.int64)
+    out_d = np.full((n, max(k, 0)), np.inf, np.float32)
+    if n == 0 or k <= 0:
+        return out_i, out_d
+    if n * len(base) <= EXACT_KNN_LIMIT**2:
+        groups = [(np.arange(n), np.arange(len(base)))]
+    else:
+        cells = int(np.clip(np.sqrt(len(base)) * 2, 16, 8192))
+        centroids = kmeans(base, cells, seed=seed)
+        base_cell, query_cell = nearest_centroid(base, centroids), nearest_centroid(queries, centroids)
+        near = np.argsort(-(centroids @ centroids.T), axis=1)[:, :probes]
+        order = np.argsort(base_cell, kind="stable")
+        bounds = np.searchsorted(base_cell[order], np.arange(cells + 1))
+        groups = [
+            (np.flatnonzero(query_cell == c), np.concatenate([order[bounds[j] : bounds[j + 1]] for j in near[c]]))
+            for c in np.unique(query_cell).tolist()
+        ]
+    for rows, candidates in groups:
+        cand = base[candidates]
+        kk = min(k, len(candidates))
+        for start in range(0, len(rows), block):
+            r = rows[start : start + block]
+            sim = queries[r] @ cand.T
+            part = np.argpartition(-sim, kk - 1, axis=1)[:, :kk] if kk < sim.shape[1] else np.argsort(-sim, axis=1)[:, :kk]
+            top = np.take_along_axis(sim, part, axis=1)
+            order_in = np.argsort(-top, axis=1)
+            out_i[r, :kk] = candidates[np.take_along_axis(part, order_in, axis=1)]
+            out_d[r, :kk] = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(top, order_in, axis=1), 0.0))
+    return out_i, out_d
+
+
 def kmeans(x: npt.NDArray[np.float32], k: int, iterations: int = 8, seed: int = 0, sample: int = 64) -> npt.NDArray[np.float32]:
     """Spherical k-means on a sample of about `sample` points per centroid."""
     rng = np.random.default_rng(seed)
@@ -346,64 +387,90 @@ def match_groups(old: dict[int, set[int]], new: list[set[int]]) -> dict[int, int
     return result
 
 
-def vote_join(
+def anchor_votes(
     x: npt.NDArray[np.float32],
     photos: npt.NDArray[np.int64],
-    ref_x: npt.NDArray[np.float32],
-    ref_person: npt.NDArray[np.int64],
-    ref_photos: npt.NDArray[np.int64],
+    anchor_x: npt.NDArray[np.float32],
+    anchor_person: npt.NDArray[np.int64],
+    anchor_photos: npt.NDArray[np.int64],
     threshold: float,
     k: int = 5,
-    refused: set[tuple[int, int]] | None = None,
+    votes: int = 3,
     block: int = 2048,
-) -> npt.NDArray[np.int64]:
-    """Which known person each face joins, by a nearest-neighbour vote; -1 for none.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The person a real majority of each face's nearest anchors name; -1 for none. Also the nearest anchor's distance.
 
-    Among a face's k nearest known faces, those closer than `threshold` vote for
-    their person. The winner needs more than half of those votes. A face never
-    joins a person refused for it (`refused` holds (row, person) pairs), nor a
-    person already in its photo; of two faces in one photo voting for the same
-    person, only the nearer joins.
+    Anchors are faces the user put with a person (named, merged, accepted,
+    imported). Among a face's `k` nearest anchors from other photos (a face in
+    its own photo is someone else), the nearest must lie within `threshold`,
+    and its person must hold at least `votes` of the k, or, for a person with
+    fewer anchors than that, every one of them and at least two: one close
+    face is never a majority of one.
+
+    Example:
+        winner, nearest = anchor_votes(x, photos, ax, aperson, aphotos, threshold=1.0)
     """
     n = len(x)
-    out = np.full(n, -1, np.int64)
-    if n == 0 or len(ref_x) == 0:
-        return out
-    refused = refused or set()
-    k = min(k, len(ref_x))
-    in_photo: dict[int, set[int]] = {}
-    for person, photo in zip(ref_person.tolist(), ref_photos.tolist()):
-        in_photo.setdefault(photo, set()).add(person)
-    best_distance = np.full(n, np.inf)
+    winner = np.full(n, -1, np.int64)
+    nearest = np.full(n, np.inf)
+    if n == 0 or len(anchor_x) == 0:
+        return winner, nearest
+    persons, counts = np.unique(anchor_person, return_counts=True)
+    need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
+    # A few more than k, so that k remain once the anchors in the face's own photo are left out.
+    ids, dist = knn_across(x, anchor_x, k + 8, block=block)
+    for row in range(n):
+        ok = ids[row] >= 0
+        ok[ok] &= anchor_photos[ids[row][ok]] != photos[row]
+        near, d = ids[row][ok][:k], dist[row][ok][:k]
+        if len(near) == 0 or not d[0] <= threshold:
+            continue
+        voters = anchor_person[near]
+        person = int(voters[0])
+        if int((voters == person).sum()) >= need[person]:
+            winner[row], nearest[row] = person, float(d[0])
+    return winner, nearest
+    persons, counts = np.unique(anchor_person, return_counts=True)
+    need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
+    k = min(k, len(anchor_x))
     for start in range(0, n, block):
-        sim = x[start : start + block] @ ref_x.T
+        sim = x[start : start + block] @ anchor_x.T
+        sim[photos[start : start + block, None] == anchor_photos[None, :]] = -np.inf
         top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.argsort(-sim, axis=1)[:, :k]
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(sim, top, axis=1), 0.0))
+        top_sim = np.take_along_axis(sim, top, axis=1)
+        order = np.argsort(-top_sim, axis=1)
+        top, top_sim = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sim, order, axis=1)
+        dist = np.sqrt(np.maximum(2.0 - 2.0 * top_sim, 0.0))
         for row in range(len(top)):
-            close = dist[row] <= threshold
-            if not close.any():
+            if not dist[row, 0] <= threshold:  # also false for an anchor in the same photo only (inf)
                 continue
-            i = start + row
-            votes: dict[int, list[float]] = {}
-            for ref, d in zip(top[row][close], dist[row][close]):
-                votes.setdefault(int(ref_person[ref]), []).append(float(d))
-            winner, ds = min(votes.items(), key=lambda kv: (-len(kv[1]), min(kv[1])))
-            if 2 * len(ds) <= int(close.sum()):
-                continue
-            if (i, winner) in refused or winner in in_photo.get(int(photos[i]), ()):
-                continue
-            out[i], best_distance[i] = winner, min(ds)
-    # One face per person per photo: the nearest wins.
-    chosen: dict[tuple[int, int], int] = {}
-    for i in np.flatnonzero(out >= 0):
-        key = (int(photos[i]), int(out[i]))
-        if key not in chosen or best_distance[i] < best_distance[chosen[key]]:
-            if key in chosen:
-                out[chosen[key]] = -1
-            chosen[key] = int(i)
-        else:
-            out[i] = -1
-    return out
+            voters = anchor_person[top[row][np.isfinite(dist[row])]]
+            person = int(voters[0])
+            if int((voters == person).sum()) >= need[person]:
+                winner[start + row], nearest[start + row] = person, float(dist[row, 0])
+    return winner, nearest
+
+
+def one_join_per_photo(
+    rows: npt.NDArray[np.intp], person: npt.NDArray[np.int64], distance: npt.NDArray[np.float64],
+    photos: npt.NDArray[np.int64], taken: set[tuple[int, int]],
+) -> npt.NDArray[np.bool_]:
+    """Which proposed joins (row -> person) to keep: none where the person is already in the photo
+    (`taken` holds (photo, person) pairs), and of two faces of one photo proposed for one person, the nearer.
+
+    Example:
+        keep = one_join_per_photo(np.array([0, 1]), np.array([7, 7]), np.array([0.5, 0.6]), np.array([3, 3]), set())
+    """
+    keep = np.zeros(len(rows), bool)
+    best: dict[tuple[int, int], int] = {}
+    for j, (row, who) in enumerate(zip(rows.tolist(), person.tolist())):
+        key = (int(photos[row]), who)
+        if key in taken:
+            continue
+        if key not in best or distance[j] < distance[best[key]]:
+            best[key] = j
+    keep[list(best.values())] = True
+    return keep
 
 
 # ---- after clustering: trim, small groups, attach (evidence: docs/quality.md) ------------------
@@ -586,31 +653,71 @@ def strict_small_groups(
     """New groups of `min_size` to `max_size` faces among the unclustered eligible ones.
 
     Complete linkage cut at `distance`: every two faces of a small group are
-    that close, and all come from different photos. Restricted to the k-NN
-    graph (sklearn's `connectivity`) so memory stays linear. New labels follow
-    the existing ones.
+    that close, and all come from different photos. Merges follow the k-NN
+    graph (sklearn's `connectivity`). A merge at most `distance` apart joins
+    faces linked by a k-NN edge no longer than `distance`, so the linkage runs
+    on each connected component of those short edges alone: the same groups
+    as one run over all the faces, but a million-face library's quarter of a
+    million left-out faces no longer go through one quadratic-memory run (14
+    minutes and 7.6 GB, issue 19). New labels follow the existing ones.
 
     Example:
         labels = strict_small_groups(labels, x, photo_ids, passes)
     """
-    from sklearn.cluster import AgglomerativeClustering
-
     out = labels.copy()
     rows = np.flatnonzero((labels < 0) & eligible)
     if len(rows) < max(min_size, 2):
         return out
     ids, dist = knn(x[rows], min(k, len(rows) - 1))
     connectivity = knn_graph(ids, dist, len(rows))
-    model = AgglomerativeClustering(
-        n_clusters=None, distance_threshold=distance, linkage="complete", metric="euclidean", connectivity=connectivity,
-    )
-    found = model.fit_predict(x[rows]).astype(np.int64)
+    short = connectivity.copy()
+    short.data[short.data > distance] = 0  # the edges short enough for a merge
+    short.eliminate_zeros()
+    count, component = connected_components(short, directed=False)
+    order = np.argsort(component, kind="stable")
+    bounds = np.searchsorted(component[order], np.arange(count + 1))
     next_label = int(labels.max(initial=-1)) + 1
-    for members in members_by_label(found):
-        if not min_size <= len(members) <= max_size:
+    for c in range(count):
+        members = order[bounds[c] : bounds[c + 1]]
+        if len(members) < min_size:
             continue
-        if len(np.unique(photos[rows[members]])) < len(members):
-            continue
-        out[rows[members]] = next_label
-        next_label += 1
+        for group in _complete_linkage(x[rows[members]], connectivity[members][:, members], distance):
+            chosen = members[group]
+            if min_size <= len(chosen) <= max_size and len(np.unique(photos[rows[chosen]])) == len(chosen):
+                out[rows[chosen]] = next_label
+                next_label += 1
     return out
+
+
+def _complete_linkage(x: npt.NDArray[np.float32], connectivity: sp.csr_matrix, distance: float) -> list[npt.NDArray[np.intp]]:
+    """Complete-linkage clusters (index arrays) of a few faces, merging along `connectivity`, cut at `distance`.
+
+    Greedy like scikit-learn's: the two connected clusters whose farthest members are nearest merge
+    first, while that distance is within `distance`. Written out for the small components that are
+    nearly all of them (a scikit-learn call costs milliseconds each); big ones go to scikit-learn.
+    """
+    n = len(x)
+    if n > 64:
+        from sklearn.cluster import AgglomerativeClustering  # scikit-learn is slow to import; only large components need it
+
+        model = AgglomerativeClustering(
+            n_clusters=None, distance_threshold=distance, linkage="complete", metric="euclidean", connectivity=connectivity,
+        )
+        return members_by_label(model.fit_predict(x).astype(np.int64))
+    d = np.sqrt(np.maximum(2.0 - 2.0 * (x @ x.T), 0.0)).astype(np.float64)
+    linked = connectivity.toarray() > 0
+    clusters = {i: [i] for i in range(n)}
+    while True:
+        best, pair = np.inf, None
+        keys = sorted(clusters)
+        for a_i, a in enumerate(keys):
+            for b in keys[a_i + 1 :]:
+                if not linked[np.ix_(clusters[a], clusters[b])].any():
+                    continue
+                far = d[np.ix_(clusters[a], clusters[b])].max()
+                if far < best:
+                    best, pair = far, (a, b)
+        if pair is None or best > distance:
+            return [np.array(sorted(m), np.intp) for m in clusters.values()]
+        a, b = pair
+        clusters[a] += clusters.pop(b)

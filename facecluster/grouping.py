@@ -25,6 +25,7 @@ from facecluster import config
 from facecluster.cluster import (
     ATTACH_SEARCH,
     AttachRule,
+    anchor_votes,
     agglomerative_labels,
     attach_faces,
     drop_small,
@@ -34,10 +35,10 @@ from facecluster.cluster import (
     members_by_label,
     merge_small_groups,
     one_face_per_photo,
+    one_join_per_photo,
     split_merged,
     strict_small_groups,
     trim_loose,
-    vote_join,
 )
 from facecluster.errors import UsageProblem
 from facecluster.models import DEFAULT_PACK
@@ -109,71 +110,161 @@ class Plan:
 def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
     """The decisions of `group`, computed from arrays alone (no database).
 
-    Steps (each measured in docs/quality.md):
-    1. faces close to a named or ignored person join it (vote_join);
-    2. the faces that pass the quality gate are clustered (HDBSCAN, minimum
-       `config.HDBSCAN_MIN_CLUSTER`), look-alikes split, one face per photo,
-       loose members trimmed;
-    3. if `min_faces` is below that minimum, a strict pass forms small groups
-       (every two faces close, different photos), and a small group joins a
-       big one when all its members vote for it unanimously;
-    4. left-out faces, below the gate too, join a group by a nearest-neighbour vote;
-    5. no group under `min_faces`, nobody twice in a photo, checked last.
+    Only the user's own decisions pull faces into a person. Every face takes
+    part in clustering, the user's too, so naming a group changes none of the
+    geometry; then, cluster by cluster (evidence: docs/quality.md):
+
+    1. a face the user placed (an *anchor*: named, merged, accepted, imported)
+       stays where it is and is evidence, nothing more;
+    2. any other face in a cluster holding anchors of a named or ignored person
+       joins that person when a real majority of its nearest anchors name the
+       person too (`anchor_votes`), unless it belongs to an unnamed group the
+       user has seen: a group is never absorbed, it becomes a suggestion;
+       a face left out of every cluster joins only under the same vote with
+       the nearest faces of any kind agreeing;
+    3. what is left of each cluster is an unnamed group; groups the user said
+       are different people (cannot-links) are kept apart.
+    Automatic joins are members, never anchors, so no join votes for the next
+    one, and with nothing new a second run decides exactly what the first did.
 
     Example:
         plan = plan_groups(store.grouping_inputs("sface"), GroupOptions())
     """
+    n = len(data.face_ids)
     people = data.people
-    decided = np.array(
+    decided_person = np.array(
         [p in people and (people[p].name is not None or people[p].ignored) for p in data.person_ids.tolist()], bool
-    )
-    qualities = data.qualities if data.qualities is not None else np.ones(len(data.face_ids))
+    ).reshape(n)
+    anchored = decided_person & (data.anchored if data.anchored is not None else True)
+    excluded = data.excluded if data.excluded is not None else np.zeros(n, bool)
+    qualities = data.qualities if data.qualities is not None else np.ones(n)
     passes = (
         (data.sizes >= options.min_face_size) & (data.scores >= options.min_score)
         & (np.nan_to_num(qualities, nan=1.0) >= options.min_quality)
     )
-    open_rows = np.flatnonzero(~decided & passes)
-    ref_rows = np.flatnonzero(decided)
-    votes = vote_join(
-        data.embeddings[open_rows], data.photo_ids[open_rows],
-        data.embeddings[ref_rows], data.person_ids[ref_rows], data.photo_ids[ref_rows],
-        threshold=options.join_distance, refused=_refusals(data, open_rows),
-    )
-    joined = [(int(r), int(p)) for r, p in zip(open_rows[votes >= 0], votes[votes >= 0])]
-    rest = open_rows[votes < 0]  # clustered: passed the gate, joined nobody
-    # Faces below the gate take no part in forming groups but may join one at step 4.
-    pool = np.flatnonzero(~decided)
-    pool = pool[~np.isin(pool, open_rows[votes >= 0])]
-    in_rest = np.isin(pool, rest)
-    x, photos = data.embeddings[pool], data.photo_ids[pool]
-    labels = np.full(len(pool), -1, np.int64)
+    pool = np.flatnonzero(~excluded)
+    labels, clustered = cluster_pool(data.embeddings[pool], data.photo_ids[pool], passes[pool], options)
+    all_labels = np.full(n, -1, np.int64)
+    all_labels[pool] = labels
+    joined = _anchor_joins(data, all_labels, anchored, excluded, options)
+    rest = all_labels.copy()
+    rest[anchored | excluded] = -1
+    rest[[row for row, _ in joined]] = -1
+    clusters = [c for c in _apart(rest, data) if len(c) >= options.min_faces]
+    in_cluster = {r for c in clusters for r in c}
+    attached = [int(r) for r in pool[(labels >= 0) & ~clustered] if r in in_cluster]
+    return Plan(anchored | excluded, passes, joined, clusters, attached)
+
+
+def cluster_pool(x: np.ndarray, photos: np.ndarray, strong: np.ndarray, options: GroupOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Labels for every face of the pool, and which were clustered before the left-out ones attached.
+
+    The faces that pass the quality gate (`strong`) are clustered (HDBSCAN,
+    minimum `config.HDBSCAN_MIN_CLUSTER`), look-alikes split, one face per
+    photo, loose members trimmed; if `min_faces` is below that minimum, a
+    strict pass forms small groups and a small group joins a big one when all
+    its members vote for it; left-out faces, below the gate too, attach by a
+    nearest-neighbour vote; last, no group under `min_faces`, nobody twice in a photo.
+    """
+    labels = np.full(len(x), -1, np.int64)
     first = max(options.min_faces, config.HDBSCAN_MIN_CLUSTER)
-    strong = np.flatnonzero(in_rest)
+    rows = np.flatnonzero(strong)
     if options.method == "hdbscan":
-        found = hdbscan_labels(x[strong], first, options.min_samples)
-        found = split_merged(found, x[strong], first, options.min_samples)
-        found = one_face_per_photo(found, photos[strong], x[strong])
-        found = trim_loose(found, x[strong], config.TRIM_NEIGHBOUR, config.TRIM_DISTANCE)
-        labels[strong] = drop_small(found, first)
+        found = hdbscan_labels(x[rows], first, options.min_samples)
+        found = split_merged(found, x[rows], first, options.min_samples)
+        found = one_face_per_photo(found, photos[rows], x[rows])
+        found = trim_loose(found, x[rows], config.TRIM_NEIGHBOUR, config.TRIM_DISTANCE)
+        labels[rows] = drop_small(found, first)
         # Nearest faces of every face left out so far, for the small-group merge and for attaching: found once.
         neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
         if options.min_faces < first:
-            labels = strict_small_groups(
-                labels, x, photos, in_rest, config.SMALL_GROUP_DISTANCE, options.min_faces, first - 1,
-            )
+            labels = strict_small_groups(labels, x, photos, strong, config.SMALL_GROUP_DISTANCE, options.min_faces, first - 1)
             labels = merge_small_groups(labels, x, photos, first, ATTACH_RULE, neighbours)
     else:
-        found = agglomerative_labels(x[strong], options.threshold, options.min_faces)
-        found = one_face_per_photo(found, photos[strong], x[strong])
-        labels[strong] = drop_small(found, options.min_faces)
+        found = agglomerative_labels(x[rows], options.threshold, options.min_faces)
+        found = one_face_per_photo(found, photos[rows], x[rows])
+        labels[rows] = drop_small(found, options.min_faces)
         neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
     clustered = labels >= 0
-    labels = attach_faces(labels, x, photos, np.ones(len(pool), bool), ATTACH_RULE, neighbours=neighbours)
-    # The invariants, whatever the steps above did: one face per person per photo, no group under the minimum.
-    labels = drop_small(one_face_per_photo(labels, photos, x), options.min_faces)
-    clusters = [pool[members].tolist() for members in members_by_label(labels)]
-    attached = pool[(labels >= 0) & ~clustered].tolist()
-    return Plan(decided, passes, joined, [c for c in clusters if c], attached)
+    labels = attach_faces(labels, x, photos, np.ones(len(x), bool), ATTACH_RULE, neighbours=neighbours)
+    return drop_small(one_face_per_photo(labels, photos, x), options.min_faces), clustered
+
+
+def _anchor_joins(data: GroupingInputs, labels: np.ndarray, anchored: np.ndarray, excluded: np.ndarray,
+                  options: GroupOptions) -> list[tuple[int, int]]:
+    """(row, person) for the faces that join a named or ignored person this run (step 2 of plan_groups)."""
+    anchors = np.flatnonzero(anchored)
+    open_rows = np.flatnonzero(~anchored & ~excluded)
+    if len(anchors) == 0 or len(open_rows) == 0:
+        return []
+    person_ids, photos = data.person_ids, data.photo_ids
+    # Only faces left out of every cluster, or in a cluster holding anchors, can join: ask about those alone.
+    with_anchors = np.unique(labels[anchors][labels[anchors] >= 0])
+    open_rows = open_rows[(labels[open_rows] < 0) | np.isin(labels[open_rows], with_anchors)]
+    winner, nearest = anchor_votes(
+        data.embeddings[open_rows], photos[open_rows], data.embeddings[anchors], person_ids[anchors], photos[anchors],
+        threshold=options.join_distance, k=config.JOIN_NEIGHBOURS, votes=config.JOIN_VOTES,
+    )
+    # Anchors of each person in each cluster: the clustering must agree with the vote.
+    in_cluster = {(int(labels[r]), int(person_ids[r])) for r in anchors.tolist() if labels[r] >= 0}
+    seen_group = {p for p in data.people if data.people[p].name is None and not data.people[p].ignored}
+    strays = open_rows[(labels[open_rows] < 0) & (winner >= 0)]
+    agree = _strays_agree(data, strays, winner[np.searchsorted(open_rows, strays)], anchored, excluded)
+    ok = np.zeros(len(open_rows), bool)
+    for j, row in enumerate(open_rows.tolist()):
+        person = int(winner[j])
+        if person < 0 or (data.face_ids[row], person) in data.rejections:
+            continue
+        if labels[row] >= 0:
+            # In a cluster: never out of an unnamed group the user has seen, and only with the cluster's anchors.
+            ok[j] = int(person_ids[row]) not in seen_group and (int(labels[row]), person) in in_cluster
+        else:
+            ok[j] = agree.get(row, False)
+    rows, chosen = open_rows[ok], winner[ok]
+    taken = {(int(photos[r]), int(person_ids[r])) for r in anchors.tolist()}
+    keep = one_join_per_photo(rows, chosen, nearest[ok], photos, taken)
+    return [(int(r), int(p)) for r, p in zip(rows[keep], chosen[keep])]
+
+
+def _strays_agree(data: GroupingInputs, rows: np.ndarray, persons: np.ndarray, anchored: np.ndarray,
+                  excluded: np.ndarray) -> dict[int, bool]:
+    """For faces left out of every cluster: do their nearest faces of any kind (other photos) agree with the
+    anchors' vote, with `config.JOIN_VOTES` of the first `config.JOIN_NEIGHBOURS` anchors of that person?"""
+    if len(rows) == 0:
+        return {}
+    usable = np.flatnonzero(~excluded)
+    ids, _ = knn_of(data.embeddings[usable], np.searchsorted(usable, rows), ATTACH_SEARCH)
+    out = {}
+    for row, person in zip(rows.tolist(), persons.tolist()):
+        near = usable[ids[np.searchsorted(usable, row)]]
+        near = near[data.photo_ids[near] != data.photo_ids[row]][: config.JOIN_NEIGHBOURS]
+        theirs = anchored[near] & (data.person_ids[near] == person)
+        out[row] = len(near) > 0 and bool(theirs[0]) and int(theirs.sum()) >= min(config.JOIN_VOTES, len(near))
+    return out
+
+
+def _apart(labels: np.ndarray, data: GroupingInputs) -> list[list[int]]:
+    """Rows of each cluster, with the groups the user said are different people (cannot-links) kept apart:
+    such a cluster splits by the groups its faces were in; faces from no such group stay with the largest part."""
+    out = []
+    for members in members_by_label(labels):
+        rows = members.tolist()
+        if not rows:
+            continue
+        old = data.person_ids[members].tolist()
+        present = sorted({p for p in old if p >= 0})
+        clash = any((a, b) in data.cannot_links for i, a in enumerate(present) for b in present[i + 1:])
+        if not clash:
+            out.append(rows)
+            continue
+        parts: dict[int, list[int]] = {}
+        for row, p in zip(rows, old):
+            parts.setdefault(p, []).append(row)
+        loose = parts.pop(-1, [])
+        ordered = sorted(parts.values(), key=len, reverse=True)
+        ordered[0].extend(loose)
+        out.extend(ordered)
+    return out
 
 
 ATTACH_RULE = AttachRule(
@@ -204,46 +295,76 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
         say(f"grouping {len(data.face_ids)} faces")
         plan = plan_groups(data, options)
         people, face_ids = data.people, data.face_ids.tolist()
-
-        # Keep old numbers where the members mostly stayed.
-        old_groups: dict[int, set[int]] = {}
-        for face_id, person in zip(face_ids, data.person_ids.tolist()):
-            if person in people and people[person].name is None and not people[person].ignored:
-                old_groups.setdefault(person, set()).add(face_id)
-        clusters = [{face_ids[r] for r in rows} for rows in plan.clusters]
-        kept = match_groups(old_groups, clusters)
-        fresh = [i for i in range(len(clusters)) if i not in kept]
-
+        settled = settle(data, plan)
         summary = GroupSummary(model=options.model, faces=len(face_ids))
-        assignments: list[tuple[int | None, str | None, int]] = []
-        for row, person in plan.joined:
-            assignments.append((person, "auto", face_ids[row]))
+        for _, person in settled.joined:
             label = people[person].name or f"#{person}"
             summary.joined[label] = summary.joined.get(label, 0) + 1
-        placed = {face_ids[row] for row, _ in plan.joined}
+        fresh = [i for i, (number, _) in enumerate(settled.groups) if number is None]
         with store.transaction():
-            numbers = {**kept, **dict(zip(fresh, store.create_people(options.model, len(fresh))))}
-            for index, members in enumerate(clusters):
-                for face_id in members:
-                    if (face_id, numbers[index]) not in data.rejections:  # the user took it out of this group
-                        assignments.append((numbers[index], "cluster", face_id))
-                        placed.add(face_id)
-            for row in np.flatnonzero(~plan.decided).tolist():
-                if face_ids[row] not in placed:
-                    assignments.append((None, None, face_ids[row]))
+            numbers = dict(zip(fresh, store.create_people(options.model, len(fresh))))
+            assignments: list[tuple[int | None, str | None, int]] = [(p, "auto", f) for f, p in settled.joined]
+            for index, (number, members) in enumerate(settled.groups):
+                assignments += [(numbers.get(index, number), "cluster", f) for f in members]
+            assignments += [(None, None, f) for f in settled.unplaced]
             store.assign_faces(assignments)
-            store.delete_people(n for n in old_groups if n not in kept.values())
+            store.delete_people(settled.gone)
+        clusters = settled.groups
+        placed = len(face_ids) - len(settled.unplaced) - int(plan.decided.sum())
         summary.groups = len(clusters)
         summary.new_groups = len(fresh)
-        summary.kept_groups = len(kept)
+        summary.kept_groups = len(clusters) - len(fresh)
         summary.named = sum(1 for p in people.values() if p.name is not None)
+        unplaced = set(settled.unplaced)
         summary.below_quality = int(sum(
-            1 for row in np.flatnonzero(~plan.decided & ~plan.passes).tolist() if face_ids[row] not in placed
+            1 for row in np.flatnonzero(~plan.decided & ~plan.passes).tolist() if face_ids[row] in unplaced
         ))
-        summary.noise = int((~plan.decided).sum()) - len(placed) - summary.below_quality
+        summary.noise = int((~plan.decided).sum()) - placed - summary.below_quality
         summary.attached = len(plan.attached)
         summary.seconds = time.monotonic() - started
     return summary
+
+
+@dataclass
+class Settlement:
+    """What a plan means for the database, before anything is written (pure: `settle`).
+
+    joined: (face id, person) of the automatic joins into named or ignored people.
+    groups: (the old number the group keeps, or None for a new group; its face ids).
+    unplaced: face ids that end in no person. gone: old group numbers no longer used.
+    """
+
+    joined: list[tuple[int, int]]
+    groups: list[tuple[int | None, list[int]]]
+    unplaced: list[int]
+    gone: list[int]
+
+
+def settle(data: GroupingInputs, plan: Plan) -> Settlement:
+    """Number the plan's groups: each keeps the number of the old unnamed group it mostly overlaps
+    (`match_groups`), so `facecluster name 12` still means the group the user looked at; the rest are new.
+    A face the user took out of a group never goes back into it.
+
+    Example:
+        settled = settle(data, plan_groups(data, GroupOptions()))
+    """
+    people, face_ids = data.people, data.face_ids.tolist()
+    old_groups: dict[int, set[int]] = {}
+    for face_id, person in zip(face_ids, data.person_ids.tolist()):
+        if person in people and people[person].name is None and not people[person].ignored:
+            old_groups.setdefault(person, set()).add(face_id)
+    clusters = [{face_ids[r] for r in rows} for rows in plan.clusters]
+    kept = match_groups(old_groups, clusters)
+    joined = [(face_ids[row], person) for row, person in plan.joined]
+    placed = {f for f, _ in joined}
+    groups = []
+    for index, rows in enumerate(plan.clusters):
+        number = kept.get(index)
+        members = [face_ids[r] for r in rows if number is None or (face_ids[r], number) not in data.rejections]
+        placed.update(members)
+        groups.append((number, members))
+    unplaced = [face_ids[r] for r in np.flatnonzero(~plan.decided).tolist() if face_ids[r] not in placed]
+    return Settlement(joined, groups, unplaced, sorted(n for n in old_groups if n not in kept.values()))
 
 
 def fill_face_quality(store: Store, model: str, progress: Callable[[str], None] | None = None) -> int:
@@ -300,17 +421,3 @@ def _adopt_xmp_names(store: Store, model: str, data: GroupingInputs) -> int:
             store.assign_faces([(named[raw], "xmp", face_id)])
             adopted += 1
     return adopted
-
-
-def _refusals(data, open_rows: np.ndarray) -> set[tuple[int, int]]:
-    """(position in open_rows, person) pairs the user has ruled out."""
-    if not data.rejections:
-        return set()
-    by_face: dict[int, list[int]] = {}
-    for face_id, person in data.rejections:
-        by_face.setdefault(face_id, []).append(person)
-    out = set()
-    for j, i in enumerate(open_rows.tolist()):
-        for person in by_face.get(int(data.face_ids[i]), ()):
-            out.add((j, person))
-    return out

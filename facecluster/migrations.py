@@ -149,7 +149,37 @@ def m006_review_actions(db: Database) -> None:
 
 
 @migrations()
-def m007_media_frames(db: Database) -> None:
+def m007_cannot_links(db: Database) -> None:
+    # "These two are not the same person", answered by the user about two people or groups:
+    # grouping never puts them together again and suggestions never ask again. Stored with
+    # person_a < person_b; a link goes when either person goes.
+    db.execute(
+        """
+        CREATE TABLE cannot_links (
+            person_a INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            person_b INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (person_a, person_b),
+            CHECK (person_a < person_b)
+        )
+        """
+    )
+    db.execute("CREATE INDEX cannot_links_b ON cannot_links (person_b)")
+    # Faces a user marked "not a person" (a cartoon, a statue, a poster) carry assigned =
+    # 'notperson' and no person; grouping leaves them out. Found by this index.
+    db.execute("CREATE INDEX faces_assigned ON faces (assigned)")
+
+
+@migrations()
+def m008_photo_queries(db: Database) -> None:
+    # `facecluster photos` and `export --links` ask "which photos hold this person?": with
+    # (person_id, photo_id) in one index the answer is read from the index alone, without a
+    # visit to each face row (benchmarks/photos_query.py, 100,000 faces).
+    db.execute("CREATE INDEX IF NOT EXISTS faces_person_photo ON faces (person_id, photo_id)")
+
+
+@migrations()
+def m009_media_frames(db: Database) -> None:
     # Issue 17: RAW files, videos, Live and Motion Photos (facecluster/sources/).
     # photos.kind: what the file is (photo, motion, raw, video); NULL for rows from
     # before, which were all photos. faces.frame_ms: a video face's time in the video

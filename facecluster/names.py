@@ -43,6 +43,7 @@ class ImportSummary:
     not_found: int = 0  # keys whose photo or face is not in this database
     conflicts: int = 0  # faces another named person already holds: left alone
     refused: dict[str, str] = field(default_factory=dict)  # name as in the file -> why it was not imported
+    left_out: dict[str, int] = field(default_factory=dict)  # Picasa, Takeout: why names were not given -> how many
 
 
 def backup(store: Store, destination: Path, force: bool = False) -> Path:
@@ -99,40 +100,63 @@ def import_names(store: Store, source: Path) -> ImportSummary:
     """Give faces their names back from a name file written by `export_names`.
 
     The whole file is checked first: a file that breaks the schema imports nothing.
+    The import is one action: the review page's Undo takes it back.
 
     Example:
         import_names(Store("rebuilt.db"), Path("names.json"))
     """
-    people = read_name_file(Path(source))
-    summary = ImportSummary()
+    return apply_names(store, read_name_file(Path(source)), f"Imported names from {Path(source).name}")
+
+
+def apply_names(store: Store, people: list[tuple[str, list[dict]]], what: str,
+                summary: ImportSummary | None = None) -> ImportSummary:
+    """Name the faces that `people`'s keys ({"photo_sha256", "box"}) find, in one transaction and one
+    undoable action: the one path every import takes (name files, Picasa, Google Takeout).
+
+    Each name goes through `clean_name`; a face another named person holds is left alone.
+
+    Example:
+        apply_names(store, [("Alice", [{"photo_sha256": "9f2c...", "box": [10, 20, 30, 40]}])], "Imported names")
+    """
+    summary = summary or ImportSummary()
     with store.writer("names --import"):
         cache: dict[tuple[str, str], int | None] = {}
         named_ids = {p.id for p in store.people_rows() if p.name}
-        with store.transaction():
-            for raw_name, faces in people:
-                try:
-                    name = clean_name(raw_name)
-                except PeopleError as e:
-                    summary.refused[raw_name] = str(e)
+        plan: list[tuple[str, int, str, int | None]] = []
+        for raw_name, faces in people:
+            try:
+                name = clean_name(raw_name)
+            except PeopleError as e:
+                summary.refused[raw_name] = str(e)
+                continue
+            for key in faces:
+                match = _find_face(store, key)
+                if match is None:
+                    summary.not_found += 1
                     continue
-                for key in faces:
-                    match = _find_face(store, key)
-                    if match is None:
-                        summary.not_found += 1
-                        continue
-                    face_id, model, current = match
-                    if (model, name) not in cache:
-                        found = store.person_named(model, name)
-                        cache[(model, name)] = found.id if found else None
-                    target = cache[(model, name)]
-                    if current is not None and current in named_ids and current != target:
-                        summary.conflicts += 1
-                        continue
-                    if target is None:
-                        target = cache[(model, name)] = store.name_person_new(model, name)
-                        named_ids.add(target)
-                    store.assign_faces([(target, "user", face_id)])
-                    summary.named[name] = summary.named.get(name, 0) + 1
+                plan.append((name, *match))
+        with store.transaction():
+            before = store.snapshot([], face_ids=[face_id for _, face_id, _, _ in plan])
+            created: list[int] = []
+            for name, face_id, model, current in plan:
+                if (model, name) not in cache:
+                    found = store.person_named(model, name)
+                    cache[(model, name)] = found.id if found else None
+                target = cache[(model, name)]
+                if current is not None and current in named_ids and current != target:
+                    summary.conflicts += 1
+                    continue
+                if target is None:
+                    target = cache[(model, name)] = store.name_person_new(model, name)
+                    named_ids.add(target)
+                    created.append(target)
+                store.assign_faces([(target, "user", face_id)])
+                summary.named[name] = summary.named.get(name, 0) + 1
+            if summary.named:
+                before["created"] = created
+                faces = sum(summary.named.values())
+                store.log_action("import", f"{what}: {len(summary.named)} name{'s' * (len(summary.named) != 1)} "
+                                           f"for {faces} face{'s' * (faces != 1)}", before)
     return summary
 
 

@@ -18,6 +18,11 @@ class PeopleError(FaceclusterError):
     """An unknown person, an empty name, nothing to group, ..."""
 
 
+class NothingToDo(PeopleError):
+    """The correction asked for is already so (unset an unnamed group, show a shown one): nothing
+    was changed and nothing was recorded for undo. Not an error: the message says what is so."""
+
+
 # ---- naming and corrections ----------------------------------------------------------
 
 
@@ -131,6 +136,8 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
     with store.writer("name"):
         person = resolve(store, target)
         if name is None:
+            if person.name is None:
+                raise NothingToDo(f"Group {person.id} has no name: nothing to do.")
             with store.transaction():
                 before = store.snapshot([], rows_only=[person.id])
                 store.set_person(person.id, name=None)
@@ -147,6 +154,8 @@ def name_person(store: Store, target: str, name: str | None) -> NameResult:
             before = store.snapshot([person.id])
             store.set_person(person.id, name=name, ignored=False)
             store.lock_person_faces(person.id)
+            if _unchanged(before, store.snapshot([person.id])):  # rolls the transaction back: nothing to undo either
+                raise NothingToDo(f"{_label(person)} is {name} already: nothing to do.")
             renamed = f"Renamed {person.name} to {name} (#{person.id})" if person.name else f"Named group {person.id} {name}"
             store.log_action("name", renamed, before)
         return NameResult(person.id, name, previous_name=person.name)
@@ -160,6 +169,9 @@ def ignore_person(store: Store, target: str, undo: bool = False) -> PersonRow:
     """
     with store.writer("ignore"):
         person = resolve(store, target)
+        if person.ignored == (not undo):
+            state = "already ignored" if person.ignored else "not ignored"
+            raise NothingToDo(f"{_label(person) if person.name else f'Group {person.id}'} is {state}: nothing to do.")
         with store.transaction():
             before = store.snapshot([person.id])
             store.set_person(person.id, ignored=not undo)
@@ -181,16 +193,21 @@ def remove_faces(store: Store, face_ids: list[int]) -> list[tuple[int, int | Non
     with store.writer("remove"):
         with store.transaction():
             before = store.snapshot([], face_ids=face_ids)
-            done = store.reject_faces(face_ids)
-            if done:
+            grouped = [f for f, p, _ in before["faces"] if p is not None]
+            # A face in no group (removed before, or never grouped) has nothing to leave: it is left as it is.
+            done = store.reject_faces(grouped) if grouped else []
+            done += [(f, None) for f, p, _ in before["faces"] if p is None]
+            if grouped:
                 names = {row[0]: row[2] for row in before["people"]}
                 groups = sorted({p for _, p in done if p is not None})
-                where = ", ".join(_label_of(p, names.get(p)) for p in groups) or "no group"
-                store.log_action("remove", f"Took {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) out of {where}", before)
+                where = ", ".join(_label_of(p, names.get(p)) for p in groups)
+                store.log_action("remove", f"Took {plural(len(grouped), 'face')} ({_ids(grouped)}) out of {where}", before)
+        done.sort(key=lambda pair: face_ids.index(pair[0]))
     missing = sorted(set(face_ids) - {f for f, _ in done})
     if missing:
+        removed = sum(1 for _, p in done if p is not None)
         raise PeopleError(f"no face with id {', '.join(map(str, missing))}" + (
-            f" (the other {len(done)} were removed)" if done else ""))
+            f" ({plural(removed, 'face was', 'faces were')} removed: {_ids(f for f, p in done if p is not None)})" if removed else ""))
     return done
 
 
@@ -200,8 +217,25 @@ def list_people(store: Store, include_ignored: bool = False) -> list[PersonSumma
     Example:
         list_people(Store("library.db"))
     """
-    rows = [p for p in store.people_summaries() if include_ignored or not p.ignored]
-    return sorted(rows, key=lambda p: (p.ignored, p.name is None, (p.name or "").lower(), -p.faces, p.id))
+    # An unnamed group with no faces left (its faces named elsewhere by names --import) is no one: not listed.
+    rows = [p for p in store.people_summaries() if (include_ignored or not p.ignored) and (p.faces or p.name is not None)]
+    return sorted(rows, key=lambda p: (p.ignored, p.name is None, name_order(p.name or ""), -p.faces, p.id))
+
+
+def name_order(name: str) -> tuple[str, str, str]:
+    """Sort key for names, the same whatever the locale: accents and case ignored first ("Élton"
+    between "Eli" and "Emma", not after "Sheldon"), then the exact spelling breaks ties.
+
+    Example:
+        sorted(["Sheldon", "Élton", "eli"], key=name_order) == ["eli", "Élton", "Sheldon"]
+    """
+    decomposed = unicodedata.normalize("NFKD", name)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().translate(_BASE_LETTERS)
+    return bare, name.casefold(), name
+
+
+# Letters Unicode does not decompose into a base letter and a mark, sorted as that base letter.
+_BASE_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
 
 
 def show_person(store: Store, target: str) -> tuple[PersonRow, list[PersonFace]]:
@@ -219,6 +253,15 @@ def unclustered(store: Store) -> int:
 
 
 # ---- review: merging several groups, suggestions, undo, pages -----------------------------
+
+
+def _unchanged(before: dict, after: dict) -> bool:
+    """Whether two snapshots of the same rows hold the same people, faces and rejections (the
+    people's updated_at aside: setting a value to what it was still stamps it)."""
+    def rows(snapshot: dict) -> list:
+        return [row[:5] for row in snapshot["people"]]
+
+    return rows(before) == rows(after) and before["faces"] == after["faces"] and before["rejections"] == after["rejections"]
 
 
 def _label(person: PersonRow) -> str:
@@ -268,14 +311,23 @@ def merge_people(store: Store, targets: list[str], name: str | None = None) -> N
             raise PeopleError(f"these groups hold faces of different model packs ({', '.join(sorted(models))}); they cannot be merged")
         model = models.pop()
         name = clean_name(name) if name is not None else None
-        named = sorted({p.name for p in people.values() if p.name is not None})
-        into = store.person_named(model, name) if name is not None else None
-        if into is None:
-            if len(named) > 1:
-                raise PeopleError(f"{' and '.join(named)} are different people; to make them one, name one of them with the other's name")
-            keyed = sorted(people.values(), key=lambda p: (p.name is None, -store.face_count(p.id), p.id))
-            into = keyed[0]
+        # Every named person involved: those ticked, and the one the typed name belongs to. Two of them
+        # are two people the user told apart; which name wins is theirs to say (docs/review.md), typed name or not.
+        named = {p.id: p for p in people.values() if p.name is not None}
+        owner = store.person_named(model, name) if name is not None else None
+        if owner is not None:
+            named.setdefault(owner.id, owner)
+        if len(named) > 1:
+            names = sorted((p.name for p in named.values()), key=name_order)
+            raise PeopleError(f"{', '.join(names[:-1])} and {names[-1]} are different people: they are not merged. "
+                              "If they are one person, name one of them with the other's name")
+        if named:
+            into = next(iter(named.values()))
+        else:
+            into = min(people.values(), key=lambda p: (-store.face_count(p.id), p.id))
         sources = [p for p in people.values() if p.id != into.id]
+        if not sources and into.name == name:
+            raise NothingToDo(f"{_label(into)} is {name} already: nothing to do.")
         moved = 0
         with store.transaction():
             # Naming locks the faces `into` already has: then they are part of what undo restores.
@@ -322,8 +374,111 @@ def answer_suggestion(store: Store, target: str, face_id: int, yes: bool) -> str
                 if face.person_id == person.id:
                     store.assign_faces([(None, "removed", face_id)])
                 done = f"Face {face_id} is not {_label(person)}"
+            if _unchanged(before, store.snapshot([], face_ids=[face_id], rows_only=[person.id])):  # rolls back
+                raise NothingToDo(f"{done} already: nothing to do.")
             store.log_action("yes" if yes else "no", done, before)
         return done
+
+
+def answer_same(store: Store, first: str, second: str, yes: bool) -> str:
+    """The user's answer to "are these two the same person?" (people or groups, by number or name).
+
+    Yes merges them (as `merge_people`: into the named one, else the larger group). No is
+    remembered as a cannot-link: grouping never puts them together again and the question is
+    never asked again; where one of them is named, the other's faces are also refused for that
+    person, so none of them joins it by itself later. Returns a sentence saying what was done.
+
+    Example:
+        answer_same(store, "Alice", "12", yes=False)
+    """
+    if yes:
+        merged = merge_people(store, [first, second])
+        return f"Merged into {_label_of(merged.person_id, merged.name)}"
+    with store.writer("different"):
+        a, b = resolve(store, first), resolve(store, second)
+        if a.id == b.id:
+            raise PeopleError(f"{_label(a)} is one person; choose two")
+        if a.model != b.model:
+            raise PeopleError(f"{_label(a)} and {_label(b)} hold faces of different model packs")
+        with store.transaction():
+            before = store.snapshot([a.id, b.id])
+            store.add_cannot_link(a.id, b.id)
+            for named, other in ((a, b), (b, a)):
+                if named.name is not None and other.name is None:
+                    for face in store.person_faces(other.id):
+                        store.add_rejection(face.face_id, named.id)
+            done = f"{_label(a)} and {_label(b)} are different people"
+            store.log_action("different", done, before)
+        return done
+
+
+def not_a_person(store: Store, face_ids: list[int]) -> str:
+    """ "Not a person" (a cartoon, a statue, a poster): the faces leave their groups and never form or
+    join people again. Undoable. Returns a sentence saying what was done.
+
+    Example:
+        not_a_person(store, [1234, 1240])
+    """
+    if not face_ids:
+        raise PeopleError("give at least one face id")
+    with store.writer("not a person"):
+        with store.transaction():
+            before = store.snapshot([], face_ids=face_ids)
+            done = store.mark_not_person(face_ids)
+            missing = sorted(set(face_ids) - {f for f, _ in done})
+            if missing:
+                raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
+            summary = f"Marked {plural(len(done), 'face')} ({_ids(f for f, _ in done)}) as not a person"
+            store.log_action("notperson", summary, before)
+        return summary
+
+
+def give_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
+    """Put faces with a person, for good: `target` is a group number or a name; a new name makes a new
+    person of these faces. Each face is the user's decision from then on (it anchors the person).
+
+    Example:
+        give_faces(store, [1234, 1240], "Alice")
+    """
+    if not face_ids:
+        raise PeopleError("give at least one face id")
+    with store.writer("give"):
+        return put_faces(store, face_ids, target)
+
+
+def put_faces(store: Store, face_ids: list[int], target: str) -> NameResult:
+    """`give_faces` for a caller that holds the writer lock already (drawn.add_face gives the face it
+    has just added in the same transaction). Logged and undoable like `give_faces`.
+
+    Example:
+        with store.writer("add face"): put_faces(store, [1234], "Alice")
+    """
+    try:
+        person = resolve(store, target)
+    except PeopleError:
+        if group_number(target.strip()) is not None:
+            raise
+        person = None
+    rows = {f: store.face_row(f) for f in face_ids}
+    missing = sorted(f for f, row in rows.items() if row is None)
+    if missing:
+        raise PeopleError(f"no face with id {', '.join(map(str, missing))}")
+    models = {row.model for row in rows.values()} | ({person.model} if person else set())
+    if len(models) > 1:
+        raise PeopleError("these faces were found by different model packs; they cannot be one person")
+    with store.transaction():
+        before = store.snapshot([], face_ids=face_ids, rows_only=[person.id] if person else [])
+        if person is None:
+            name = clean_name(target)
+            person = PersonRow(store.name_person_new(models.pop(), name), "", name, False)
+            before["created"] = [person.id]  # undo takes the new person away again
+        for face_id in face_ids:
+            store.drop_rejection(face_id, person.id)
+        store.assign_faces([(person.id, "user", f) for f in face_ids])
+        if person.name is not None:
+            store.lock_person_faces(person.id)
+        store.log_action("give", f"Put {plural(len(face_ids), 'face')} ({_ids(face_ids)}) with {_label(person)}", before)
+    return NameResult(person.id, person.name, faces_moved=len(face_ids))
 
 
 def undo_last(store: Store) -> str:
@@ -341,9 +496,32 @@ def undo_last(store: Store) -> str:
         if action.undo is None:
             raise PeopleError(f"{action.summary} ({action.created_at[:16]}) is too old to undo: only the last 50 actions can be")
         with store.transaction():
+            # A name the action took away may have been given again since by something that is not an
+            # action (names --import, or group reading XMP names): that person is freed of the name,
+            # so the restore cannot collide with it, and then joins the person the name comes back to,
+            # as naming a group with a taken name merges it. One name, one person.
+            holders = _free_names(store, action.undo)
             store.restore(action.undo)
+            for holder, into in holders:
+                store.merge_person(holder.id, into)
             store.mark_undone(action.id)
-        return action.summary
+        joined = "".join(f"; {_label(holder)}, named since, joined #{into} again" for holder, into in holders)
+        return action.summary + joined
+
+
+def _free_names(store: Store, snapshot: dict) -> list[tuple[PersonRow, int]]:
+    """Take off people outside `snapshot` the names `snapshot` gives back (any case); (holder, person the
+    name returns to) for each."""
+    inside = set(snapshot["person_ids"])
+    freed = []
+    for person_id, model, name, *_ in snapshot["people"]:
+        if name is None:
+            continue
+        for holder in store.find_people(name):
+            if holder.model == model and holder.id not in inside:
+                store.set_person(holder.id, name=None)
+                freed.append((holder, person_id))
+    return freed
 
 
 def recent_actions(store: Store, limit: int = 10):
@@ -403,13 +581,14 @@ def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = 
 
 
 def faces_page(store: Store, target: str | None, number: int = 1, per_page: int = 200) -> tuple[PersonRow | None, Page]:
-    """A page of one person's faces in date order; target None: the faces in no group.
+    """A page of one person's faces in date order; target None: the faces in no group (less those marked
+    "not a person").
 
     Example:
         person, page = faces_page(store, "Alice", 2)
     """
     if target is None:
-        total = store.unclustered_count()
+        total = store.unclustered_count(not_person=False)  # faces marked "not a person" are done with: not listed
         person = None
     else:
         person = resolve(store, target)
@@ -438,7 +617,7 @@ def known_names(store: Store) -> list[str]:
     Example:
         known_names(store) == ["Alice", "Bob"]
     """
-    return sorted({p.name for p in store.people_rows() if p.name}, key=str.lower)
+    return sorted({p.name for p in store.people_rows() if p.name}, key=name_order)
 
 
 @dataclass(frozen=True)

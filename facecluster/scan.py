@@ -42,7 +42,7 @@ from facecluster.sources import kind_of, pairs
 from facecluster.sources import photo as photo_source
 from facecluster.sources import raw as raw_source
 from facecluster.sources import video as video_source
-from facecluster.store import Failure, PhotoRow, Store
+from facecluster.store import Decisions, Failure, PhotoRow, Store
 from facecluster.xmp import match_regions, read_regions
 
 
@@ -124,9 +124,9 @@ class ScanSummary:
     missing: list[str] = field(default_factory=list)  # in the database, really gone from disk
     kept_unseen: int = 0  # in the database, not crawled (excluded, hidden, unreadable folder) but on disk: kept
     pruned: int = 0
-    pruned_named: dict[str, int] = field(default_factory=dict)  # name -> faces removed with --prune --yes
-    prune_refused: int = 0  # named faces that --prune would have removed without --yes
-    prune_refused_names: dict[str, int] = field(default_factory=dict)
+    pruned_decisions: Decisions = field(default_factory=Decisions)  # what --prune --yes removed with the photos
+    prune_refused: int = 0  # faces holding a decision that --prune would have removed without --yes
+    prune_refused_decisions: Decisions = field(default_factory=Decisions)
     failures: list[Failure] = field(default_factory=list)  # every failing file under the roots
     warnings: list[CrawlWarning] = field(default_factory=list)
     kinds: dict[str, int] = field(default_factory=dict)  # files read this run, by kind (photo, motion, raw, video)
@@ -223,10 +223,11 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         with store.transaction():
             # A file scanned on its own before its pair appeared (a RAW, then its JPEG exported beside it)
             # is now part of the pair's shot: its own faces would count the person twice. Kept where
-            # a name hangs on one of them (names are the one thing a rescan cannot bring back).
+            # a decision hangs on one of them (a name, an ignored person, "not this person": the one
+            # thing a rescan cannot bring back).
             for c in companions:
                 row = index.get(c.entry.path)
-                if row is not None and not store.named_faces_by_name([row.id]):
+                if row is not None and not store.decisions_on([row.id]).faces:
                     store.delete_photos([row.id])
             store.save_companions(((c.entry.path, c.photo, c.kind, c.entry.size, c.entry.mtime_ns) for c in companions), roots)
 
@@ -239,12 +240,13 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         summary.kept_unseen = len(unseen) - len(gone)
         summary.missing = sorted(row.path for row in gone)
         if options.prune and gone:
-            named = store.named_faces_by_name(row.id for row in gone)
-            if named and not options.yes:
-                # Names are the one thing a rescan cannot bring back.
-                summary.prune_refused, summary.prune_refused_names = sum(named.values()), named
+            # The user's decisions (names, ignored people, "not this person") are the one thing a
+            # rescan cannot bring back: a folder that returns would come back as new, unnamed groups.
+            decisions = store.decisions_on(row.id for row in gone)
+            if decisions.faces and not options.yes:
+                summary.prune_refused, summary.prune_refused_decisions = decisions.faces, decisions
             else:
-                summary.pruned, summary.pruned_named = store.delete_photos(row.id for row in gone), named
+                summary.pruned, summary.pruned_decisions = store.delete_photos(row.id for row in gone), decisions
         summary.failures = store.failures_under(roots)
 
     state.phase = "done"
@@ -742,7 +744,7 @@ def _finish_video(ready: _Prepared, pack: ModelPack, pool: Executor | None = Non
         result = video_source.analyse(
             ready.entry.path,
             lambda rgb, scale: detect_faces(rgb, pack, scale),
-            lambda rgb, found, scale: describe_faces(rgb, found, pack, scale, pool),
+            lambda rgb, found, scale: faces_from_detections(rgb, found, pack, scale, pool),
             ready.max_side, ready.det_size,
         )
     except DecodeError as e:
@@ -788,7 +790,7 @@ def find_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, pool: Execu
     Example:
         faces = find_faces(decode(data).rgb, load_pack("sface"))
     """
-    return describe_faces(rgb, detect_faces(rgb, pack, scale, prepared), pack, scale, pool)
+    return faces_from_detections(rgb, detect_faces(rgb, pack, scale, prepared), pack, scale, pool)
 
 
 def detect_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, prepared: object | None = None) -> Detections:
@@ -810,12 +812,16 @@ def detect_faces(rgb: np.ndarray, pack: ModelPack, scale: float = 1.0, prepared:
     return found
 
 
-def describe_faces(rgb: np.ndarray, found: Detections, pack: ModelPack, scale: float = 1.0,
-                   pool: Executor | None = None) -> list[Face]:
-    """Align, embed, thumbnail and rate the faces `found` in `rgb` (the second half of find_faces).
+def faces_from_detections(rgb: np.ndarray, found, pack: ModelPack, scale: float = 1.0,
+                          pool: Executor | None = None) -> list[Face]:
+    """Align, embed, thumbnail and rate faces already found in `rgb` (boxes and landmarks in rgb's pixels):
+    the second half of `find_faces`, shared with faces a user draws (drawn.py).
+
+    `scale` is rgb's size over the photo's full size; with a `pool` (one thread) the thumbnails and
+    their quality are made there while this thread aligns and embeds.
 
     Example:
-        faces = describe_faces(rgb, detect_faces(rgb, pack), pack)
+        faces = faces_from_detections(rgb, pack.detector.predict(rgb), pack)
     """
     if not len(found):
         return []

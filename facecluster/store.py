@@ -16,9 +16,10 @@ import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +45,20 @@ class PhotoRow:
     mtime_ns: int
     sha256: str | None
     status: str
+
+
+@dataclass(frozen=True)
+class DrawPhoto:
+    """A photo as drawing a face on it needs it: where it is, what it was when scanned, its faces."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    width: int | None  # full displayed size (upright)
+    height: int | None
+    status: str
+    faces: list[tuple[int, str, tuple[float, float, float, float]]]  # (face id, model, box) of its faces
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,9 @@ def blob_to_embedding(blob: bytes) -> npt.NDArray[np.float32]:
     return np.frombuffer(blob, dtype="<f4")
 
 
+NOT_A_PERSON = "notperson"  # faces.assigned of a face the user marked as no person at all
+
+
 class Store:
     """An open facecluster database.
 
@@ -88,8 +106,13 @@ class Store:
         """Open (or, unless `readonly`, create) the database at `path`.
 
         readonly: for commands that only read. Never creates the file or its
-        folder (a missing database is a StoreError), and opens in SQLite's
-        read-only mode where the file or its folder cannot be written.
+        folder (a missing or empty database is a StoreError), opens in SQLite's
+        read-only mode where the file or its folder cannot be written, and
+        still reads when the disk is full.
+
+        Nothing here opens the database file (or its -wal and -shm) except
+        SQLite: closing any descriptor of the file would drop every POSIX lock
+        this process's connections hold on it (docs/reliability.md).
         """
         self.path = Path(path)
         self.readonly = False  # True when opened in SQLite's read-only mode
@@ -99,21 +122,14 @@ class Store:
         if readonly and not exists:
             raise StoreError(f"no database at {self.path} (`facecluster scan FOLDER` creates one)")
         if not exists and not self.path.parent.exists():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreError(f"cannot create {self.path.parent}: {e.strerror}") from None
-        self._check_header()
+            self._make_folder()
         if not readonly:
             self._check_writable()
         try:
-            if readonly and not _writable(self.path):
-                conn = sqlite3.connect(self._readonly_uri(), uri=True, timeout=30.0)
-                self.readonly = True
-            else:
-                conn = sqlite3.connect(str(self.path), timeout=30.0)
-            self.db = Database(conn)
-            self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self.db = Database(self._connect(readonly))
+            if readonly and not self.db.table_names():  # an empty file: a read must not write a schema into it
+                self.db.close()
+                raise StoreError(f"{self.path} is empty, not a facecluster database yet (`facecluster scan FOLDER` makes one)")
             self.db.execute("PRAGMA foreign_keys = ON")
             if migrations.pending(self.db):
                 if self.readonly:
@@ -136,17 +152,45 @@ class Store:
         except sqlite3.DatabaseError as e:
             raise StoreError(self._explain(e)) from None
 
-    def _check_header(self) -> None:
-        """An existing, non-empty file that does not start like SQLite is not ours to open."""
+    def _make_folder(self) -> None:
+        """Only the default data folder is made for the database: any other missing folder is
+        more likely a typo in --db than a wish, and a new empty database there would hide it."""
+        folder = self.path.parent
+        if folder.absolute() != config.data_dir().absolute():
+            raise StoreError(f"folder {folder} does not exist: create it first (mkdir -p {folder}), or check --db")
         try:
-            with open(self.path, "rb") as f:
-                header = f.read(16)
-        except FileNotFoundError:
-            return
+            folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"cannot read database {self.path}: {e.strerror}") from None
-        if header and header != b"SQLite format 3\x00":
-            raise StoreError(f"{self.path} is not a facecluster database (not SQLite)")
+            raise StoreError(f"cannot create {folder}: {e.strerror}") from None
+
+    def _connect(self, readonly: bool) -> sqlite3.Connection:
+        """A connection that has read the file's header (SQLite says here if the file is not a database).
+
+        A command that only reads still reads when the disk is full: SQLite cannot grow
+        the -shm file then ("disk I/O error"), so the read goes again in exclusive
+        locking mode, which keeps the WAL index in this process's memory and needs
+        no -shm; the exclusive lock keeps every other process out while it reads.
+        """
+        if readonly and not _writable(self.path):
+            conn = sqlite3.connect(self._readonly_uri(), uri=True, timeout=30.0)
+            self.readonly = True
+        else:
+            conn = sqlite3.connect(str(self.path), timeout=30.0)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return conn
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            if not (readonly and not self.readonly and _no_room_for_shm(e)):
+                raise
+        conn = sqlite3.connect(str(self.path), timeout=30.0)
+        try:
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")  # before the first read: then no -shm is ever used
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
 
     def _check_writable(self) -> None:
         """Say what stops a command that writes, before SQLite says something vaguer later."""
@@ -175,6 +219,10 @@ class Store:
         shm = Path(f"{self.path}-shm")
         if "full" in text:
             return f"cannot open database {self.path}: the disk is full ({text})"
+        if _no_room_for_shm(e) and _disk_full(folder):
+            return f"cannot open database {self.path}: the disk is full (no room for {shm.name} beside it)"
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_NOTADB" or "file is not a database" in text:
+            return f"{self.path} is not a facecluster database (not SQLite)"
         if _unusable_shm(shm):
             return f"cannot open database {self.path}: cannot use {shm.name} beside it (it is not a file we can write)"
         if not os.access(folder, os.W_OK) and ("readonly" in text or "unable to open" in text or "I/O" in text):
@@ -450,18 +498,25 @@ class Store:
         )
         return [(from_db_path(r[0]), r[1]) for r in rows]
 
-    def named_faces_by_name(self, photo_ids: Iterable[int]) -> dict[str, int]:
-        """name -> how many faces of that named person these photos hold."""
-        out: dict[str, int] = {}
+    def decisions_on(self, photo_ids: Iterable[int]) -> Decisions:
+        """What the user decided about these photos' faces, each face counted once: named (by name),
+        else in an ignored person, else taken out of a person ("not this person", `remove`)."""
+        found = Decisions()
         for chunk in _chunks(list(photo_ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT p.name, count(*) FROM faces f JOIN people p ON p.id = f.person_id "
-                f"WHERE p.name IS NOT NULL AND f.photo_id IN ({marks}) GROUP BY p.name", chunk
+                f"SELECT p.name, coalesce(p.ignored, 0), f.assigned = 'removed' OR EXISTS "
+                f"(SELECT 1 FROM face_rejections r WHERE r.face_id = f.id) "
+                f"FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.photo_id IN ({marks})", chunk
             )
-            for name, count in rows:
-                out[name] = out.get(name, 0) + count
-        return out
+            for name, ignored, rejected in rows:
+                if name is not None:
+                    found.named[name] = found.named.get(name, 0) + 1
+                elif ignored:
+                    found.ignored += 1
+                elif rejected:
+                    found.rejected += 1
+        return found
 
     def _forget_faces(self, photo_id: int) -> None:
         """The file's content changed: every pack's faces of it are stale."""
@@ -512,6 +567,35 @@ class Store:
         return row[0] if row else None
 
 
+    # ---- faces drawn by the user -----------------------------------------------------
+
+    def draw_photo(self, photo_id: int) -> DrawPhoto | None:
+        """A photo with its faces, by id; None when there is no such photo."""
+        row = self.db.execute(
+            "SELECT id, path, size, mtime_ns, width, height, status FROM photos WHERE id = ?", [photo_id]
+        ).fetchone() if 0 < photo_id < 2**63 else None
+        if row is None:
+            return None
+        faces = [(r[0], r[1], (r[2], r[3], r[4], r[5])) for r in self.db.execute(
+            "SELECT id, model, x, y, w, h FROM faces WHERE photo_id = ? ORDER BY id", [photo_id])]
+        return DrawPhoto(row[0], from_db_path(row[1]), row[2], row[3], row[4], row[5], row[6], faces)
+
+    def draw_photo_by_path(self, path: str) -> DrawPhoto | None:
+        """The photo the database holds at this path (absolute, as scanned), or None."""
+        row = self.db.execute("SELECT id FROM photos WHERE path = ?", [to_db_path(path)]).fetchone()
+        return self.draw_photo(row[0]) if row else None
+
+    def draw_photo_of_face(self, face_id: int) -> DrawPhoto | None:
+        """The photo a face is on, or None when there is no such face."""
+        row = self.db.execute("SELECT photo_id FROM faces WHERE id = ?", [face_id]).fetchone() if 0 < face_id < 2**63 else None
+        return self.draw_photo(row[0]) if row else None
+
+    def add_face(self, photo_id: int, model: str, face: Face) -> int:
+        """Save one more face of a scanned photo (a face the user drew), in no group. Returns its id."""
+        face_id = int(self.db.execute(_INSERT_FACE_SQL, _face_values(photo_id, model, face)).lastrowid)
+        self.db.execute("UPDATE photo_scans SET faces = faces + 1 WHERE photo_id = ? AND model = ?", [photo_id, model])
+        return face_id
+
     # ---- people ------------------------------------------------------------------
 
     def grouping_inputs(self, model: str) -> GroupingInputs:
@@ -520,7 +604,7 @@ class Store:
         # Each frame gets an id of its own below every photo id.
         rows = self.db.execute(
             "SELECT id, CASE WHEN frame_ms IS NULL THEN photo_id ELSE -dense_rank() OVER (ORDER BY photo_id, frame_ms) END, "
-            "size, score, COALESCE(person_id, -1), embedding, quality FROM faces WHERE model = ? ORDER BY id",
+            "size, score, COALESCE(person_id, -1), embedding, quality, assigned FROM faces WHERE model = ? ORDER BY id",
             [model],
         ).fetchall()
         people = {p.id: p for p in self.people_rows(model)}
@@ -528,10 +612,12 @@ class Store:
             "SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model = ?",
             [model],
         ).fetchall())
+        links = self.cannot_links(model)
         if not rows:
             empty = np.zeros(0, np.int64)
-            return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections)
-        ids, photos, sizes, scores, persons, blobs, qualities = zip(*rows)
+            return GroupingInputs(empty, empty, np.zeros(0), np.zeros(0), empty, np.zeros((0, 0), np.float32), people, rejections,
+                                  anchored=np.zeros(0, bool), excluded=np.zeros(0, bool), cannot_links=links)
+        ids, photos, sizes, scores, persons, blobs, qualities, how = zip(*rows)
         return GroupingInputs(
             face_ids=np.array(ids, np.int64),
             photo_ids=np.array(photos, np.int64),
@@ -542,7 +628,36 @@ class Store:
             people=people,
             rejections=rejections,
             qualities=np.array([np.nan if q is None else q for q in qualities], np.float64),
+            # An automatic join is a member, never evidence: only the user's own faces anchor a person.
+            anchored=np.array([h not in ("auto", "cluster") for h in how], bool),
+            excluded=np.array([h == NOT_A_PERSON for h in how], bool),
+            cannot_links=links,
         )
+
+    def cannot_links(self, model: str | None = None) -> set[tuple[int, int]]:
+        """(smaller id, larger id) of every two people the user said are not the same person."""
+        sql = "SELECT l.person_a, l.person_b FROM cannot_links l"
+        if model:
+            return set(self.db.execute(sql + " JOIN people p ON p.id = l.person_a WHERE p.model = ?", [model]).fetchall())
+        return set(self.db.execute(sql).fetchall())
+
+    def add_cannot_link(self, a: int, b: int) -> None:
+        low, high = sorted((a, b))
+        self.db.execute(
+            "INSERT OR IGNORE INTO cannot_links (person_a, person_b, created_at) VALUES (?, ?, ?)", [low, high, now()]
+        )
+
+    def mark_not_person(self, face_ids: Iterable[int]) -> list[tuple[int, int | None]]:
+        """Faces that are no person at all (a cartoon, a statue): out of their group, out of grouping for good.
+        Returns (face_id, former person) per face found."""
+        done = []
+        for face_id in face_ids:
+            row = self.db.execute("SELECT person_id FROM faces WHERE id = ?", [face_id]).fetchone()
+            if row is None:
+                continue
+            self.db.execute("UPDATE faces SET person_id = NULL, assigned = ? WHERE id = ?", [NOT_A_PERSON, face_id])
+            done.append((face_id, row[0]))
+        return done
 
     def xmp_labelled_faces(self, model: str) -> list[tuple[int, str, int | None]]:
         """(face id, XMP name, current person) for faces another app named."""
@@ -628,9 +743,17 @@ class Store:
 
     def merge_person(self, source: int, target: int) -> int:
         """Move every face of `source` to `target`, then drop `source`. Returns faces moved."""
+        # What grouping joined automatically stays automatic: a merge confirms the groups, not every stray join.
         moved = self.db.execute(
-            "UPDATE faces SET person_id = ?, assigned = 'user' WHERE person_id = ?", [target, source]
+            "UPDATE faces SET person_id = ?, assigned = CASE WHEN assigned = 'auto' THEN 'auto' ELSE 'user' END "
+            "WHERE person_id = ?", [target, source]
         ).rowcount
+        for other, in self.db.execute(
+            "SELECT person_b FROM cannot_links WHERE person_a = ? UNION SELECT person_a FROM cannot_links WHERE person_b = ?",
+            [source, source],
+        ).fetchall():
+            if other != target:
+                self.add_cannot_link(target, other)
         self.db.execute(
             "INSERT OR IGNORE INTO face_rejections (face_id, person_id, created_at) "
             "SELECT face_id, ?, created_at FROM face_rejections WHERE person_id = ?",
@@ -682,8 +805,23 @@ class Store:
             for r in rows
         ]
 
-    def unclustered_count(self, model: str | None = None) -> int:
-        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL"
+    def person_samples(self, person_ids: Iterable[int], per_person: int) -> dict[int, tuple[str | None, int, list[int]]]:
+        """person id -> (name, face count, up to `per_person` face ids, the largest and most confident
+        first) for each of these people that exists: a few indexed queries a person, no pass over every face."""
+        out = {}
+        for person_id in dict.fromkeys(person_ids):
+            row = self.db.execute("SELECT name FROM people WHERE id = ?", [person_id]).fetchone()
+            if row is None:
+                continue
+            count = self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person_id]).fetchone()[0]
+            faces = [r[0] for r in self.db.execute(
+                "SELECT id FROM faces WHERE person_id = ? ORDER BY score * size DESC, id LIMIT ?", [person_id, per_person])]
+            out[person_id] = (row[0], count, faces)
+        return out
+
+    def unclustered_count(self, model: str | None = None, not_person: bool = True) -> int:
+        """Faces in no person; `not_person=False` leaves out those marked as no person at all."""
+        sql = "SELECT count(*) FROM faces WHERE person_id IS NULL" + ("" if not_person else f" AND assigned IS NOT '{NOT_A_PERSON}'")
         return self.db.execute(sql + (" AND model = ?" if model else ""), [model] if model else []).fetchone()[0]
 
     def person_faces(self, person_id: int) -> list[PersonFace]:
@@ -802,11 +940,19 @@ class Store:
                 rejections.update(self.db.execute(
                     f"SELECT face_id, person_id, created_at FROM face_rejections WHERE {column} IN ({marks})", chunk
                 ).fetchall())
+        links = set()
+        for chunk in _chunks(people, 500):
+            marks = ",".join("?" * len(chunk))
+            links.update(self.db.execute(
+                f"SELECT person_a, person_b, created_at FROM cannot_links WHERE person_a IN ({marks}) OR person_b IN ({marks})",
+                chunk + chunk,
+            ).fetchall())
         return {
             "people": [list(r) for r in rows],
             "person_ids": people,
             "faces": [[f, p, h] for f, (p, h) in sorted(faces.items())],
             "rejections": sorted(list(r) for r in rejections),
+            "links": sorted(list(r) for r in links),
         }
 
     def restore(self, snapshot: dict) -> None:
@@ -840,6 +986,20 @@ class Store:
             "SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM people WHERE id = ?)",
             [(f, p, c, p) for f, p, c in snapshot["rejections"] if f in existing],
         )
+        if "links" in snapshot:  # snapshots from before cannot-links have none to restore
+            for chunk in _chunks(list(snapshot["person_ids"]), 500):
+                marks = ",".join("?" * len(chunk))
+                self.db.execute(f"DELETE FROM cannot_links WHERE person_a IN ({marks}) OR person_b IN ({marks})", chunk + chunk)
+            self.db.conn.executemany(  # a link to a group that is gone since is not brought back
+                "INSERT OR IGNORE INTO cannot_links (person_a, person_b, created_at) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM people WHERE id = ?) AND EXISTS (SELECT 1 FROM people WHERE id = ?)",
+                [(a, b, c, a, b) for a, b, c in snapshot["links"]],
+            )
+        # People the action created (an import's new names): gone again, unless faces joined them since.
+        for person_id in snapshot.get("created", []):
+            if not self.db.execute("SELECT 1 FROM faces WHERE person_id = ? LIMIT 1", [person_id]).fetchone():
+                self.db.execute("DELETE FROM face_rejections WHERE person_id = ?", [person_id])
+                self.db.execute("DELETE FROM people WHERE id = ?", [person_id])
 
     def log_action(self, kind: str, summary: str, undo: dict | None, keep: int = 50) -> int:
         """Record an action; only the last `keep` actions keep what undoing them needs."""
@@ -885,20 +1045,24 @@ class Store:
         return None if r is None else _export_face(r)
 
     def person_face_rows(self, person_id: int | None, offset: int, limit: int) -> list[ExportFace]:
-        """One page of a person's faces (None: the unclustered faces), in date order."""
-        where, args = ("f.person_id = ?", [person_id]) if person_id is not None else ("f.person_id IS NULL", [])
+        """One page of a person's faces (None: the faces in no person, less those marked as no person at all),
+        in date order."""
+        where, args = (("f.person_id = ?", [person_id]) if person_id is not None
+                       else (f"f.person_id IS NULL AND f.assigned IS NOT '{NOT_A_PERSON}'", []))
         rows = self.db.execute(
             _EXPORT_FACE_SQL + f"WHERE {where} ORDER BY p.taken, p.path, f.id LIMIT ? OFFSET ?", [*args, limit, offset]
         )
         return [_export_face(r) for r in rows]
 
-    def suggestion_inputs(self, person_id: int, model: str) -> SuggestionInputs:
-        """A person's embeddings, and the faces that could be theirs: the pack's faces in no group or in
-        an unnamed, shown group, less those the user already refused for this person."""
+    def suggestion_inputs(self, person_id: int, model: str, unclustered_only: bool = False) -> SuggestionInputs:
+        """A person's embeddings, and the faces that could be theirs: the pack's faces in no group (or, unless
+        `unclustered_only`, in an unnamed, shown group), less those the user refused for this person or
+        marked as no person at all."""
         own = [blob_to_embedding(r[0]) for r in self.db.execute("SELECT embedding FROM faces WHERE person_id = ?", [person_id])]
+        where = "f.person_id IS NULL" if unclustered_only else "(f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0))"
         rows = self.db.execute(
             "SELECT f.id, COALESCE(f.person_id, -1), f.embedding FROM faces f LEFT JOIN people p ON p.id = f.person_id "
-            "WHERE f.model = ? AND (f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0)) "
+            f"WHERE f.model = ? AND {where} AND f.assigned IS NOT '{NOT_A_PERSON}' "
             "AND NOT EXISTS (SELECT 1 FROM face_rejections r WHERE r.face_id = f.id AND r.person_id = ?) ORDER BY f.id",
             [model, person_id],
         ).fetchall()
@@ -909,6 +1073,22 @@ class Store:
             person_ids=np.array([r[1] for r in rows], np.int64),
             embeddings=np.stack([blob_to_embedding(r[2]) for r in rows]) if rows else np.zeros((0, dim), np.float32),
         )
+
+    def person_centres(self) -> PersonCentres:
+        """The centre (mean of its unit embeddings, made unit again) of every shown person or group with faces."""
+        rows = self.db.execute(
+            "SELECT p.id, p.model, p.name IS NOT NULL, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE p.ignored = 0 ORDER BY p.id"
+        ).fetchall()
+        if not rows:
+            return PersonCentres(np.zeros(0, np.int64), [], np.zeros(0, bool), np.zeros((0, 0), np.float32))
+        ids = np.array([r[0] for r in rows], np.int64)
+        x = np.frombuffer(b"".join(r[3] for r in rows), "<f4").reshape(len(rows), -1)
+        people, first, counts = np.unique(ids, return_index=True, return_counts=True)
+        sums = np.add.reduceat(x, first, axis=0)
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return PersonCentres(people, [rows[i][1] for i in first.tolist()], np.array([bool(rows[i][2]) for i in first.tolist()]),
+                             centres.astype(np.float32))
 
     # ---- face quality ------------------------------------------------------------------
 
@@ -922,6 +1102,171 @@ class Store:
     def set_face_quality(self, pairs: Iterable[tuple[int, float]]) -> None:
         """Store (face id, quality) pairs."""
         self.db.conn.executemany("UPDATE faces SET quality = ? WHERE id = ?", [(q, face_id) for face_id, q in pairs])
+
+    # ---- using the people: photo queries, links, identify, imports -------------------------
+
+    def photos_matching(self, q: PhotoFilter) -> list[PhotoHit]:
+        """The photos (read, status ok) that `q` asks for, in date-taken order, then by path.
+
+        One statement: each person criterion is a subquery on the faces' (person_id, photo_id)
+        index (migration m008), so the cost follows the people asked about, not the library.
+        """
+        where, args = ["ph.status = 'ok'"], []
+        for ids in q.with_all:
+            where.append(f"ph.id IN (SELECT photo_id FROM faces WHERE person_id IN ({_marks(ids)}))")
+            args += ids
+        if q.with_any:
+            where.append(f"ph.id IN (SELECT photo_id FROM faces WHERE person_id IN ({_marks(q.with_any)}))")
+            args += q.with_any
+        if q.without:
+            where.append(f"ph.id NOT IN (SELECT photo_id FROM faces WHERE person_id IN ({_marks(q.without)}))")
+            args += q.without
+        if q.only is not None:
+            # Nobody else recognisable: no face of another person or group, ignored groups (strangers) aside.
+            where.append("NOT EXISTS (SELECT 1 FROM faces o JOIN people op ON op.id = o.person_id "
+                         f"WHERE o.photo_id = ph.id AND op.ignored = 0 AND o.person_id NOT IN ({_marks(q.only)}))")
+            args += q.only
+        if q.taken_from is not None or q.taken_to is not None:
+            where.append("ph.taken_source = 'exif'")  # a file's own date is not a date taken
+        if q.taken_from is not None:
+            where.append("ph.taken >= ?")
+            args.append(q.taken_from)
+        if q.taken_to is not None:
+            where.append("ph.taken < ?")
+            args.append(q.taken_to)
+        if q.under is not None:
+            # A range on the unique path index: every path that starts with "FOLDER/" (text or, for
+            # names that are not UTF-8, bytes), and nothing else ("FOLDER0" follows "FOLDER/" + anything).
+            folder = q.under.rstrip(os.sep)
+            text, raw = folder + os.sep, os.fsencode(folder) + os.fsencode(os.sep)
+            where.append("((ph.path >= ? AND ph.path < ?) OR (ph.path >= ? AND ph.path < ?))")
+            args += [text, text[:-1] + chr(ord(os.sep) + 1), raw, raw[:-1] + bytes([raw[-1] + 1])]
+        rows = self.db.execute(
+            "SELECT ph.id, ph.path, ph.taken, ph.taken_source FROM photos ph WHERE " + " AND ".join(where) +
+            " ORDER BY ph.taken IS NULL, ph.taken, ph.path",
+            args,
+        )
+        return [PhotoHit(r[0], r[1] if isinstance(r[1], str) else from_db_path(r[1]), r[2], r[3]) for r in rows]
+
+    def faces_in_photos(self, photo_ids: list[int]) -> dict[int, list[PhotoFaceRow]]:
+        """photo id -> its faces with their person (any pack), in id order."""
+        out: dict[int, list[PhotoFaceRow]] = {}
+        for chunk in _chunks(photo_ids, 500):
+            rows = self.db.execute(
+                "SELECT f.photo_id, f.id, f.model, f.x, f.y, f.w, f.h, f.score, f.person_id, p.name, p.ignored "
+                f"FROM faces f LEFT JOIN people p ON p.id = f.person_id WHERE f.photo_id IN ({_marks(chunk)}) ORDER BY f.id",
+                chunk,
+            )
+            for r in rows:
+                out.setdefault(r[0], []).append(
+                    PhotoFaceRow(r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8], r[9], bool(r[10]) if r[10] is not None else False)
+                )
+        return out
+
+    def people_photos(self, include_groups: bool) -> list[tuple[int, str | None, int, str]]:
+        """(person id, name, photo id, path) for each photo of each named person (and unnamed group, if
+        asked) that is not ignored; each photo once per person."""
+        where = "pe.ignored = 0" + ("" if include_groups else " AND pe.name IS NOT NULL")
+        rows = self.db.execute(
+            "SELECT DISTINCT pe.id, pe.name, ph.id, ph.path FROM faces f JOIN people pe ON pe.id = f.person_id "
+            f"JOIN photos ph ON ph.id = f.photo_id WHERE {where} AND ph.status = 'ok' ORDER BY pe.id, ph.id"
+        )
+        return [(r[0], r[1], r[2], from_db_path(r[3])) for r in rows]
+
+    def named_embeddings(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """(person id per row, embeddings) of every face of a named, shown person of this pack."""
+        rows = self.db.execute(
+            "SELECT f.person_id, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
+            "WHERE p.model = ? AND p.name IS NOT NULL AND p.ignored = 0 ORDER BY f.person_id, f.id",
+            [model],
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        blob = b"".join(r[1] for r in rows)
+        return np.array([r[0] for r in rows], np.int64), np.frombuffer(blob, dtype="<f4").reshape(len(rows), -1)
+
+    def photo_for_import(self, path: str, sha256: str | None = None) -> ImportPhoto | None:
+        """The library's photo at `path`, else one with this content; None when neither is known."""
+        select = "SELECT id, path, sha256, width, height FROM photos WHERE status = 'ok' AND "
+        row = self.db.execute(select + "path = ?", [to_db_path(path)]).fetchone()
+        if row is None and sha256 is not None:
+            row = self.db.execute(select + "sha256 = ? ORDER BY id LIMIT 1", [sha256]).fetchone()
+        if row is None:
+            return None
+        faces = self.db.execute(
+            "SELECT f.id, f.model, f.x, f.y, f.w, f.h, f.person_id, f.embedding FROM faces f WHERE f.photo_id = ? ORDER BY f.id",
+            [row[0]],
+        ).fetchall()
+        return ImportPhoto(row[0], from_db_path(row[1]), row[2], row[3], row[4],
+                           [(f[0], f[1], (f[2], f[3], f[4], f[5]), f[6], blob_to_embedding(f[7])) for f in faces])
+
+    def photo_at(self, path: str) -> PhotoRow | None:
+        """The library's row for this exact path, or None."""
+        r = self.db.execute("SELECT id, path, size, mtime_ns, sha256, status FROM photos WHERE path = ?", [to_db_path(path)]).fetchone()
+        return PhotoRow(r[0], from_db_path(r[1]), r[2], r[3], r[4], r[5]) if r else None
+
+    def faces_by_year(self, person_id: int) -> list[tuple[str | None, int]]:
+        """(year taken, faces) for one person, oldest first; None for faces whose photo has no date taken."""
+        rows = self.db.execute(
+            "SELECT CASE WHEN ph.taken_source = 'exif' THEN substr(ph.taken, 1, 4) END AS year, count(*) "
+            "FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id = ? GROUP BY year ORDER BY year IS NULL, year",
+            [person_id],
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+@dataclass(frozen=True)
+class PhotoFilter:
+    """What `Store.photos_matching` asks: person ids (each name may stand for a person per pack)."""
+
+    with_all: list[list[int]] = field(default_factory=list)  # each inner list: one name, all must appear
+    with_any: list[int] = field(default_factory=list)  # at least one of these
+    without: list[int] = field(default_factory=list)
+    only: list[int] | None = None  # nobody recognisable besides these people
+    taken_from: str | None = None  # ISO date-time, inclusive
+    taken_to: str | None = None  # ISO date-time, exclusive
+    under: str | None = None  # an absolute folder
+
+
+class PhotoHit(NamedTuple):  # a tuple, not a frozen dataclass: a query may return 100,000 of them
+    id: int
+    path: str
+    taken: str | None
+    taken_source: str | None
+
+
+@dataclass(frozen=True)
+class PhotoFaceRow:
+    face_id: int
+    model: str
+    box: tuple[float, float, float, float]
+    score: float
+    person_id: int | None
+    name: str | None
+    ignored: bool
+
+
+@dataclass(frozen=True)
+class ImportPhoto:
+    id: int
+    path: str
+    sha256: str | None
+    width: int | None
+    height: int | None
+    faces: list  # (face id, model, box, person id, embedding)
+
+
+@dataclass
+class Decisions:
+    """The user's decisions held by some faces (what a prune would drop); see Store.decisions_on."""
+
+    named: dict[str, int] = field(default_factory=dict)  # name -> faces of that named person
+    ignored: int = 0  # faces of ignored people
+    rejected: int = 0  # faces taken out of a person (`remove`, "not this person")
+
+    @property
+    def faces(self) -> int:
+        return sum(self.named.values()) + self.ignored + self.rejected
 
 
 @dataclass(frozen=True)
@@ -1020,6 +1365,14 @@ class ExportFace:
 
 
 @dataclass
+class PersonCentres:
+    person_ids: npt.NDArray[np.int64]
+    models: list[str]
+    named: npt.NDArray[np.bool_]
+    centres: npt.NDArray[np.float32]  # one unit vector per person
+
+
+@dataclass
 class GroupingInputs:
     face_ids: npt.NDArray[np.int64]
     photo_ids: npt.NDArray[np.int64]
@@ -1030,11 +1383,31 @@ class GroupingInputs:
     people: dict[int, PersonRow]
     rejections: set[tuple[int, int]]
     qualities: npt.NDArray[np.float64] | None = None  # facecluster.quality score; NaN or None: not known
+    # Per face: the user put it where it is (named, merged, accepted, imported). None: every face of a
+    # named or ignored person counts as the user's.
+    anchored: npt.NDArray[np.bool_] | None = None
+    excluded: npt.NDArray[np.bool_] | None = None  # per face: marked "not a person"; None: none are
+    cannot_links: set[tuple[int, int]] = field(default_factory=set)  # (smaller, larger) person ids
 
 
 def _writable(path: Path) -> bool:
     """Can this process write the database file and create files beside it?"""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _no_room_for_shm(e: sqlite3.DatabaseError) -> bool:
+    """SQLite could not create or grow the -shm file (what a full disk does to a WAL database)."""
+    name = getattr(e, "sqlite_errorname", None)  # Python 3.11+
+    if name is not None:
+        return name.startswith("SQLITE_IOERR_SHM") or name == "SQLITE_FULL"
+    return str(e) in ("disk I/O error", "database or disk is full")
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs (Windows): say what SQLite said
+        return False
 
 
 def _unusable_shm(shm: Path) -> bool:
@@ -1076,6 +1449,10 @@ def _export_face(r) -> ExportFace:
         width=r[5], height=r[6], box=(r[7], r[8], r[9], r[10]), score=r[11], size=r[12],
         landmarks=tuple(json.loads(r[13])) if r[13] else (), taken_source=r[14], frame_ms=r[15], kind=r[16],
     )
+
+
+def _marks(items: list) -> str:
+    return ",".join("?" * len(items))
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

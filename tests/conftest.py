@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,13 @@ def facedata() -> Path:
     if not FACEDATA.is_dir():
         pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
     return FACEDATA
+
+
+def default_sigint() -> None:
+    """preexec_fn for children a test interrupts with SIGINT: a test run started with SIGINT ignored
+    (`nohup pytest &`, some CI runners) passes the ignoring on to its children, and Python then never
+    raises KeyboardInterrupt in them, so the Ctrl-C tests hung."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def set_mtime(path: Path, seconds: float) -> None:

@@ -8,11 +8,14 @@ the sub-command's usage; names match whatever their case.
 import io
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
 from facecluster import cli as cli_module
+from facecluster import config
 from facecluster.people import PeopleError, clean_name, group_number
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
@@ -144,6 +147,60 @@ def test_read_only_commands_create_nothing(tmp_path, args):
     result = run(db, *args)
     assert result.exit_code in (0, 1)
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("args", [["export", "--json", "-"], ["export", "--csv", "-"], ["names", "--export", "-"],
+                                  ["backup", "{tmp}/copy.db"], ["people"], ["info", "--json"]])
+def test_commands_that_only_read_never_create_a_database(tmp_path, args):
+    # `export --json -`, `names --export` and `backup` made a new empty database before issue 16.
+    db = tmp_path / "new.db"
+    result = run(db, *[a.format(tmp=tmp_path) for a in args])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    if args[0] != "info":
+        assert "no database at" in one_line_error(result)
+
+
+@pytest.mark.parametrize("args", [["people"], ["show", "1"], ["export", "--json", "-"], ["names", "--export", "-"],
+                                  ["backup", "{tmp}/copy.db"]])
+def test_commands_that_only_read_leave_an_empty_file_empty(tmp_path, args):
+    # A read-only command on a 0-byte file wrote a whole schema into it before issue 16.
+    db = tmp_path / "empty.db"
+    db.touch()
+    result = run(db, *[a.format(tmp=tmp_path) for a in args])
+    assert "is empty, not a facecluster database yet" in one_line_error(result)
+    assert db.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.db"]
+
+
+@pytest.mark.parametrize("args", [["export", "--json", "{db}", "--force"], ["export", "--csv", "{db}.lock", "--force"],
+                                  ["names", "--export", "{link}", "--force"], ["backup", "{db}", "--force"]])
+def test_force_never_replaces_the_database_in_use(lib, tmp_path, args):
+    # `export --json faces.db --force` renamed a JSON file over the open database.
+    library, db = lib
+    link = tmp_path / "another-name.db"
+    link.symlink_to(db)
+    Path(f"{db}.lock").touch()  # the writer lock every command that writes leaves beside the database
+    before = db.read_bytes()
+    result = run(db, *[a.format(db=db, link=link) for a in args])
+    assert result.exit_code == 2 and "is the database in use (or one of its files)" in result.output, result.output
+    assert db.read_bytes() == before and link.is_symlink()
+
+
+def test_a_missing_folder_is_refused_not_made(tmp_path, monkeypatch):
+    # `--db /typo/x.db scan` made the folder and a new database in it before issue 16: a typo is an
+    # error; only the default data folder is made (its first use).
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    db = tmp_path / "typo" / "x.db"
+    for args in (["scan", "-q", str(photos)], ["name", "1", "Bob"], ["group"], ["names", "--import", str(db)]):
+        message = one_line_error(run(db, *args))
+        assert f"folder {db.parent} does not exist: create it first" in message, args
+    assert not db.parent.exists()
+    data = tmp_path / "data" / "facecluster"
+    monkeypatch.setattr(config, "data_dir", lambda: data)
+    monkeypatch.delenv("FACECLUSTER_DB", raising=False)
+    result = CliRunner().invoke(cli_module.cli, ["scan", "-q", str(photos)])
+    assert result.exit_code == 0, result.output
+    assert (data / "facecluster.db").is_file()
 
 
 # ---- one record per line ---------------------------------------------------------------------

@@ -249,7 +249,7 @@ def test_alice_keeps_her_name_and_new_photos_strangers_stay_out(celeb5_train, fa
         shutil.copy(photo, library / "Stranger" / f"{i}_{photo.name}")
     ok(db, "scan", "-q", str(library))
     result = ok(db, "group", "-q")
-    assert "joined Alice" in result.stdout
+    assert "joined Alice" in result.stderr
 
     named = [p for p in people(db) if p["name"] == "Alice"]
     assert [p["id"] for p in named] == [alice]

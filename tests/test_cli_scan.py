@@ -30,8 +30,8 @@ def faces_by_path(db_path):
 def test_scan_stores_good_photos_and_lists_bad_ones(db_path, photo_folder):
     result = run(db_path, "scan", "--jobs", "1", str(photo_folder))
     assert result.exit_code == 0, result.output
-    assert "2 new" in result.stdout and "3 failed" in result.stdout and "7 faces found" in result.stdout
-    assert "3 files could not be read" in result.stdout
+    assert "2 new" in result.stderr and "3 failed" in result.stderr and "7 faces found" in result.stderr
+    assert "3 files could not be read" in result.stderr
     for name, reason in [("zero.jpg", "empty file"), ("truncated.jpg", "broken image data"), ("notes.jpg", "not an image")]:
         line = next(row for row in result.stdout.splitlines() if name in row)
         assert reason in line
@@ -51,7 +51,7 @@ def test_rescan_skips_unchanged_and_handles_changes(db_path, photo_folder, astro
     before = faces_by_path(db_path)
 
     again = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "0 new, 0 changed, 0 moved, 5 unchanged, 0 failed" in again.stdout
+    assert "0 new, 0 changed, 0 moved, 5 unchanged, 0 failed" in again.stderr
     assert faces_by_path(db_path) == before
 
     # Touched but not changed: no new faces, same ids.
@@ -60,7 +60,7 @@ def test_rescan_skips_unchanged_and_handles_changes(db_path, photo_folder, astro
     (photo_folder / "elsewhere").mkdir()
     shutil.move(photo_folder / "trip" / "group.jpg", photo_folder / "elsewhere" / "renamed.jpg")
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 moved" in result.stdout and "0 new" in result.stdout
+    assert "1 moved" in result.stderr and "0 new" in result.stderr
     after = faces_by_path(db_path)
     assert after["astronaut.jpg"] == before["astronaut.jpg"]
     assert after["renamed.jpg"] == before["group.jpg"]
@@ -68,7 +68,7 @@ def test_rescan_skips_unchanged_and_handles_changes(db_path, photo_folder, astro
     # Rewritten with other content: old faces replaced.
     (photo_folder / "astronaut.jpg").write_bytes(jpeg_bytes(astronaut[:, ::-1].copy()))
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 changed" in result.stdout
+    assert "1 changed" in result.stderr
     replaced = faces_by_path(db_path)["astronaut.jpg"]
     assert len(replaced) == 1 and replaced != before["astronaut.jpg"]
 
@@ -80,7 +80,7 @@ def test_copy_of_a_scanned_photo_reuses_its_faces(db_path, photo_folder, monkeyp
     real = scan_module.find_faces
     monkeypatch.setattr(scan_module, "find_faces", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 new" in result.stdout and calls == []
+    assert "1 new" in result.stderr and calls == []
     assert len(faces_by_path(db_path)["copy.jpg"]) == 1
 
 
@@ -88,10 +88,10 @@ def test_missing_files_reported_then_pruned(db_path, photo_folder):
     run(db_path, "scan", "-j", "1", str(photo_folder))
     (photo_folder / "astronaut.jpg").unlink()
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 photo is gone from disk, still in the database (use --prune" in result.stdout
+    assert "1 photo is gone from disk, still in the database (use --prune" in result.stderr
     assert "astronaut.jpg" in faces_by_path(db_path)
     result = run(db_path, "scan", "-j", "1", "--prune", str(photo_folder))
-    assert "removed from the database" in result.stdout
+    assert "removed from the database" in result.stderr
     assert "astronaut.jpg" not in faces_by_path(db_path)
 
 
@@ -143,14 +143,15 @@ def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, photo_folder, monke
     monkeypatch.setattr(scan_module, "analyse_file", real)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0
-    assert "2 unchanged" in result.stdout and "3 new" not in result.stdout
+    assert "2 unchanged" in result.stderr and "3 new" not in result.stderr
 
 
 def test_db_from_environment_and_quiet(tmp_path, photo_folder):
     db = tmp_path / "env.db"
     result = CliRunner().invoke(cli, ["scan", "-q", "-j", "1", str(photo_folder)], env={"FACECLUSTER_DB": str(db)})
     assert result.exit_code == 0 and db.exists()
-    assert result.stderr == ""
+    assert "scanning:" not in result.stderr and "crawling" not in result.stderr  # no progress; the summary stays
+    assert result.stderr.startswith("Scanned 5 files")
 
 
 def test_plain_progress_when_not_a_terminal(db_path, photo_folder):
@@ -269,22 +270,22 @@ def test_failures_one_per_line_with_whole_paths_when_piped(db_path, tmp_path):
     lines = [line for line in result.stdout.splitlines() if "truncated.jpg" in line]
     assert lines == [f"{deep / 'truncated.jpg'}\tbroken image data: " + lines[0].split("broken image data: ")[1]]
     again = run(db_path, "scan", "-q", "-j", "1", str(tmp_path))
-    assert "0 failed" in again.stdout
-    assert "2 files could not be read (0 this time; 2 failed in an earlier scan and are unchanged since" in again.stdout
+    assert "0 failed" in again.stderr
+    assert "2 files could not be read (0 this time; 2 failed in an earlier scan and are unchanged since" in again.stderr
 
 
 def test_new_detection_settings_detect_again_and_keep_names(db_path, photo_folder):
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     name_first_face(db_path, "astronaut.jpg", "Eileen")
     same = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "5 unchanged" in same.stdout
+    assert "5 unchanged" in same.stderr
     result = run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder))
     assert result.exit_code == 0, result.output
-    assert "2 detected again (other --det-size or --det-threshold)" in result.stdout
+    assert "2 detected again (other --det-size or --det-threshold)" in result.stderr
     assert person_of(db_path, "astronaut.jpg") == ["Eileen"]
     with sqlite3.connect(db_path) as conn:
         assert set(conn.execute("SELECT det_size FROM photo_scans").fetchall()) == {(800,)}
-    assert "5 unchanged" in run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder)).stdout
+    assert "5 unchanged" in run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder)).stderr
 
 
 def test_a_fifo_is_skipped_with_a_reason_not_opened(db_path, photo_folder):
@@ -315,8 +316,8 @@ def test_a_file_time_beyond_what_sqlite_holds_is_one_file_not_a_lost_batch(db_pa
     set_mtime(photo_folder / "astronaut.jpg", 3e11)  # ext4 keeps it as the year 2446: 1.5e19 ns, past 2**63
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0, result.output
-    assert "2 new" in result.stdout and "7 faces found" in result.stdout
-    assert "5 unchanged" in run(db_path, "scan", "-j", "1", str(photo_folder)).stdout
+    assert "2 new" in result.stderr and "7 faces found" in result.stderr
+    assert "5 unchanged" in run(db_path, "scan", "-j", "1", str(photo_folder)).stderr
 
 
 def test_out_of_memory_on_one_photo_is_a_failed_photo(db_path, photo_folder, monkeypatch):
@@ -346,7 +347,7 @@ def test_workers_get_only_the_hashes_a_file_of_its_size_could_have(db_path, phot
 
     monkeypatch.setattr(scan_module, "analyse_file", spy)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
-    assert "1 new" in result.stdout
+    assert "1 new" in result.stderr
     with sqlite3.connect(db_path) as conn:
         sha = conn.execute("SELECT sha256 FROM photos WHERE path LIKE '%/astronaut.jpg'").fetchone()[0]
     assert given == [frozenset({sha})]  # not every hash in the library

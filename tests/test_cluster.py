@@ -5,7 +5,8 @@ import pytest
 
 from facecluster import cluster
 from facecluster.cluster import (
-    drop_small, hdbscan_labels, knn, match_groups, one_face_per_photo, split_merged, vote_join,
+    anchor_votes, one_join_per_photo,
+    drop_small, hdbscan_labels, knn, match_groups, one_face_per_photo, split_merged,
 )
 from facecluster.metrics import quality
 
@@ -88,18 +89,28 @@ def test_match_groups_one_old_number_once():
     assert match_groups(old, [{1, 2}, {3, 4, 5}]) in ({1: 3}, {0: 3})
 
 
-def test_vote_join_threshold_refusals_and_photos():
-    ref = np.array([[1, 0], [0.995, 0.0998], [0, 1]], np.float32)
-    ref_person = np.array([7, 7, 9])
-    ref_photo = np.array([100, 101, 102])
+def test_anchor_votes_need_a_real_majority():
+    ref = np.array([[1, 0], [0.995, 0.0998], [0.99, -0.141], [0, 1]], np.float32)
+    ref_person = np.array([7, 7, 7, 9])
+    ref_photo = np.array([100, 101, 102, 103])
     faces = np.array([[0.999, 0.045], [0.7071, 0.7071], [0.02, 0.9998], [0.998, 0.06]], np.float32)
-    photos = np.array([200, 201, 102, 200])
-    out = vote_join(faces, photos, ref, ref_person, ref_photo, threshold=0.3, k=2)
-    # face 0 and face 3 share photo 200 and both vote for 7: only the nearer (0) joins;
-    # face 1 is far from everyone; face 2 is near 9 but 9 is already in photo 102.
-    assert out.tolist() == [7, -1, -1, -1]
-    refused = vote_join(faces[:1], photos[:1], ref, ref_person, ref_photo, 0.3, refused={(0, 7)})
-    assert refused.tolist() == [-1]
+    photos = np.array([200, 201, 202, 100])
+    winner, nearest = anchor_votes(faces, photos, ref, ref_person, ref_photo, threshold=0.3, k=3)
+    # face 0: three anchors of 7 agree; face 1: far from everyone; face 2: one anchor of 9 is no
+    # majority ("1 of 1"); face 3: its nearest anchor is in its own photo, so someone else, which leaves
+    # two of 7's three anchors among its three nearest: short of the three 7 needs.
+    assert winner.tolist() == [7, -1, -1, -1]
+    assert nearest[0] < 0.1 and np.isinf(nearest[1])
+    # with two anchors of 9, both agreeing, a face near them joins 9
+    two = np.vstack([ref, [[0.01, 0.9999]]]).astype(np.float32)
+    winner, _ = anchor_votes(faces[2:3], photos[2:3], two, np.array([7, 7, 7, 9, 9]), np.array([100, 101, 102, 103, 104]), 0.3, k=3)
+    assert winner.tolist() == [9]
+
+
+def test_one_join_per_photo_keeps_the_nearest_and_respects_the_photo():
+    rows, person = np.array([0, 1, 2]), np.array([7, 7, 9])
+    keep = one_join_per_photo(rows, person, np.array([0.6, 0.5, 0.4]), np.array([5, 5, 6]), taken={(6, 9)})
+    assert keep.tolist() == [False, True, False]
 
 
 def test_drop_small_renumbers_by_size():

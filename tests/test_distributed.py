@@ -56,7 +56,7 @@ def test_dask_scan_matches_the_local_scan_and_runs_on_the_workers(tmp_path, phot
     on_dask = run(tmp_path / "dask.db", "scan", "--dask", address, str(photo_folder))
     assert on_dask.exit_code == 0, on_dask.output
     for text in ("2 new", "3 failed", "7 faces found"):
-        assert text in local.stdout and text in on_dask.stdout
+        assert text in local.stderr and text in on_dask.stderr
     a, b = embeddings(tmp_path / "local.db"), embeddings(tmp_path / "dask.db")
     assert len(a) == len(b) == 7
     for ra, rb in zip(a, b):
@@ -66,7 +66,7 @@ def test_dask_scan_matches_the_local_scan_and_runs_on_the_workers(tmp_path, phot
     before = worker_packs(client)
     assert any(ids for _, ids in before)
     again = run(tmp_path / "again.db", "scan", "--dask", address, str(photo_folder))
-    assert "7 faces found" in again.stdout
+    assert "7 faces found" in again.stderr
     after = dict(worker_packs(client))
     for pid, ids in before:
         assert set(ids) <= set(after[pid])  # the same pack objects: not loaded again

@@ -31,7 +31,7 @@ def test_celeb5_faces_found_rescan_fast_and_moves_keep_faces(facedata, tmp_path)
     assert with_faces >= 115
 
     again, again_s = scan(db, folder)
-    assert "0 new, 0 changed, 0 moved, 117 unchanged" in again.stdout
+    assert "0 new, 0 changed, 0 moved, 117 unchanged" in again.stderr
     assert again_s < first_s / 5, (first_s, again_s)
 
     query = "SELECT f.id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.path LIKE ? ORDER BY f.id"
@@ -40,6 +40,6 @@ def test_celeb5_faces_found_rescan_fast_and_moves_keep_faces(facedata, tmp_path)
     (folder / "Moved").mkdir()
     shutil.move(folder / "Madonna" / "train_1.jpg", folder / "Moved" / "madonna.jpg")
     moved, _ = scan(db, folder)
-    assert "1 moved" in moved.stdout
+    assert "1 moved" in moved.stderr
     with sqlite3.connect(db) as conn:
         assert conn.execute(query, ["%/Moved/madonna.jpg"]).fetchall() == before != []

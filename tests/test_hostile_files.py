@@ -177,7 +177,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     assert got["3.jpg"][0] == "failed" and "not an image" in got["3.jpg"][1]
     monkeypatch.setattr(scan_module, "analyse_file", real)
     again = scan(db, folder, "-j", "1", "--prune")
-    assert "1 photo is gone from disk, removed" in again.stdout
+    assert "1 photo is gone from disk, removed" in again.stderr
 
 
 def test_ten_thousand_files(tmp_path):
@@ -188,9 +188,9 @@ def test_ten_thousand_files(tmp_path):
     db = tmp_path / "many.db"
     result = scan(db, folder, "--jobs", "2")
     assert result.exit_code == 0, result.output
-    assert "10000 new" in result.stdout
+    assert "10000 new" in result.stderr
     again = scan(db, folder)
-    assert "10000 unchanged" in again.stdout
+    assert "10000 unchanged" in again.stderr
 
 
 # ---- property-based: decode only ever returns an image or raises DecodeError -----------

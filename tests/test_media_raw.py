@@ -79,10 +79,10 @@ def test_raw_files_scanned_upright_with_warnings_for_the_odd_ones(tmp_path, grou
     assert same_faces(boxes_of(db, "mosaic.dng"), jpeg)
     assert "really_a_jpeg.CR2: named like a RAW file but it is a JPEG; read as a JPEG" in result.output
     assert "refused.NEF\tLibRaw cannot read this RAW file: unsupported file format or not a RAW file" in result.stdout
-    assert "Read 2 RAW, 1 photo; skipped 1 file of unknown type." in result.stdout
+    assert "Read 2 RAW, 1 photo; skipped 1 file of unknown type." in result.output
 
     again = cli_ok(db, "scan", "-j", "1", str(lib))
-    assert "0 new, 0 changed, 0 moved, 4 unchanged" in again.stdout
+    assert "0 new, 0 changed, 0 moved, 4 unchanged" in again.output
 
 
 def test_small_preview_means_demosaic_and_the_budget_refuses_before_unpacking(group_rgb):
@@ -138,7 +138,7 @@ def test_raw_jpeg_pair_live_photo_and_motion_photo_are_one_shot_each(tmp_path, g
         ("IMG_1.CR2", "raw", "IMG_1.JPG"), ("IMG_3.MOV", "live", "IMG_3.JPG"),
     ]
     assert ("Read 1 Motion Photo (its still), 2 photos; 1 Live Photo video, 1 RAW file beside its JPEG not scanned "
-            "(one shot with their photo).") in result.stdout
+            "(one shot with their photo).") in result.output
 
     # Names go into the pair's one sidecar: darktable's, beside the RAW, where it has one.
     darktable = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'

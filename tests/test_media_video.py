@@ -190,7 +190,7 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     encode_video(lib / "VID_2.mkv", [(0, 6, people["Jerry_Seinfeld"])], seconds=6, fps=5, codec=hevc)
     db = tmp_path / "lib.db"
     result = cli_ok(db, "scan", "-j", "1", str(lib))
-    assert "Read 2 videos, 3 photos." in result.stdout
+    assert "Read 2 videos, 3 photos." in result.output
 
     with sqlite3.connect(db) as conn:
         stills = {Path(p).stem: np.frombuffer(e, "<f4") for p, e in conn.execute(
@@ -241,7 +241,7 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     assert not list(lib.glob("VID_*.xmp")) and list(lib.glob("*.jpg.xmp"))
 
     no_video = cli_ok(tmp_path / "other.db", "scan", "-j", "1", "--no-video", str(lib))
-    assert "Read" not in no_video.stdout and "\nSkipped 1 sidecar file, 2 videos (--no-video).\n" in no_video.stdout
+    assert "Read " not in no_video.output and "\nSkipped 1 sidecar file, 2 videos (--no-video).\n" in no_video.output
 
 
 def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):

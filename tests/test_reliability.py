@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from PIL import Image, ImageEnhance
 from facecluster.cli import cli
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as cli_run
+from tests.conftest import default_sigint
 from facecluster.store import Store
 
 
@@ -60,7 +62,7 @@ def spawn(db, *args, **kwargs):
     env.update(kwargs.pop("env", {}))
     return subprocess.Popen(
         [sys.executable, "-m", "facecluster", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True, **kwargs,
+        text=True, start_new_session=True, preexec_fn=default_sigint, **kwargs,
     )
 
 
@@ -129,7 +131,7 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM photo_scans").fetchone()[0] == saved
     result = ok(db, "scan", "-q", str(library))
-    assert f"{saved} unchanged" in result.stdout
+    assert f"{saved} unchanged" in result.stderr
 
 
 def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
@@ -142,6 +144,26 @@ def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
     assert process.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
     check_consistent(db)
+
+
+def test_ctrl_c_reaches_children_of_a_run_started_with_sigint_ignored(tmp_path):
+    # `nohup pytest &` starts the test run with SIGINT ignored, and children inherit that: the
+    # Ctrl-C tests then waited for ever on a child that could not be interrupted.
+    db = tmp_path / "faces.db"
+    Store(db).close()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = spawn(db, "review", "--no-browser")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert process.stdout.readline().startswith("http://127.0.0.1:")  # serving
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
 
 
 def maps_mention(pid: int, text: str) -> bool:
@@ -272,6 +294,115 @@ def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, m
         assert conn.execute("SELECT count(*) FROM photos WHERE path LIKE '%/extra/%'").fetchone()[0] == 0
 
 
+FULL_DISK = """
+import json, os, shutil, sys
+from click.testing import CliRunner
+from facecluster.cli import cli
+db, out = sys.argv[1], sys.argv[2]
+fd = os.open(os.path.join(os.path.dirname(db), "filler"), os.O_WRONLY | os.O_CREAT)
+for size in (65536, 4096, 512, 1):  # every last byte of the file system
+    try:
+        while True:
+            os.write(fd, b"x" * size)
+    except OSError:
+        pass
+os.close(fd)
+results = {"free": os.statvfs(db).f_bavail}
+for args in (["people", "--all"], ["people"], ["info", "--json"], ["show", "Eileen", "--json"], ["export", "--json", "-"],
+             ["names", "--export", "-"], ["backup", out], ["name", "Eileen", "Bob"]):
+    result = CliRunner().invoke(cli, ["--db", db, *args])
+    results[" ".join(args)] = [result.exit_code, result.output]
+print(json.dumps(results))
+"""
+
+
+def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
+    # Before issue 16 every command said "cannot open database: disk I/O error" with 0 bytes free:
+    # SQLite could not grow the -shm file, so not even `backup` could save the database elsewhere.
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
+    library, named = named_library(tmp_path, astronaut, t1_path, copies=4)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    backup = tmp_path / "elsewhere.db"
+    script = (f'mount -t tmpfs -o size=2m tmpfs "{disk}" && cp "{named}" "{disk}/faces.db" && '
+              f'exec "{sys.executable}" -c "$0" "{disk}/faces.db" "{backup}"')
+    done = subprocess.run([unshare, "-rm", "sh", "-c", script, FULL_DISK], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results.pop("free") == 0
+    code, output = results.pop("name Eileen Bob")  # a command that writes cannot, and says why
+    assert code == 1 and "the disk is full" in output and "disk I/O error" not in output, output
+    for command, (code, output) in results.items():
+        assert code == 0, (command, output)
+    assert "Eileen" in results["people"][1] and "David" in results["people"][1]
+    assert json.loads(results["info --json"][1])["named"] == 2
+    assert {p["name"] for p in json.loads(results["export --json -"][1])["people"] if p["name"]} == {"Eileen", "David"}
+    assert names_of(backup) == names_of(named)
+
+
+def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path):
+    # A kill -9 between writing a sidecar's temporary file and renaming it left `.fc-XXXX.tmp` in
+    # the photo folder for ever before issue 16.
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a process id that ran and ended
+    hour_ago = time.time() - 3600
+    stale = [f".fc-{dead}-0badf00d.tmp", f".fc-{dead}-0badf00d.tmp-journal", ".fc-1234abcd.tmp"]
+    kept = [".fc-1-00c0ffee.tmp",  # pid 1 runs: its file may be in use
+            ".fc-ABCDEF01.tmp", ".fc-1234abcd.tmp.bak", "x.fc-1234abcd.tmp", "notes.tmp", ".fc-12345.tmp", ".fc--1-1234abcd.tmp"]
+    for name in stale + kept:
+        (library / name).write_text("someone's bytes")
+        os.utime(library / name, (hour_ago, hour_ago))
+    newer = library / f".fc-{dead}-feedbeef.tmp"
+    newer.write_text("newer than the export's process: may be another run's, still writing")
+    os.utime(newer, (time.time() + 3600, time.time() + 3600))
+    kept.append(newer.name)
+    (library / f".fc-{dead}-cafebabe.tmp").symlink_to(library / "notes.tmp")  # a link with our name is not ours
+    (library / f".fc-{dead}-deadbeef.tmp").mkdir()
+    for name in (f".fc-{dead}-cafebabe.tmp", f".fc-{dead}-deadbeef.tmp"):
+        os.utime(library / name, (hour_ago, hour_ago), follow_symlinks=False)
+        kept.append(name)
+    done = subprocess.run([sys.executable, "-m", "facecluster", "--db", str(db), "export", "--xmp"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    left = {p.name for p in library.iterdir() if ".fc-" in p.name or p.name.endswith(".tmp")}
+    assert left == set(kept)
+    assert (library / "notes.tmp").read_text() == "someone's bytes"
+    assert sorted(library.glob("*.xmp"))  # the export itself was written
+
+
+FULL_BACKUP = """
+import json, os, sys
+from click.testing import CliRunner
+from facecluster.cli import cli
+db, disk = sys.argv[1], sys.argv[2]
+result = CliRunner().invoke(cli, ["--db", db, "backup", os.path.join(disk, "copy.db")])
+print(json.dumps([result.exit_code, result.output, sorted(os.listdir(disk))]))
+"""
+
+
+def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path):
+    # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) before issue 16.
+    unshare = shutil.which("unshare")
+    if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    with closing(sqlite3.connect(db)) as conn:  # 6 MB more than SQLite's page cache: the copy spills and journals
+        conn.execute("CREATE TABLE padding (x BLOB)")
+        conn.executemany("INSERT INTO padding VALUES (randomblob(3000))", [()] * 2000)
+        conn.commit()
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f'mount -t tmpfs -o size=3m tmpfs "{disk}" && exec "{sys.executable}" -c "$0" "{db}" "{disk}"'
+    done = subprocess.run([unshare, "-rm", "sh", "-c", script, FULL_BACKUP], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    code, output, files = json.loads(done.stdout)
+    assert code == 1 and "cannot write backup" in output and len(output.strip().splitlines()) == 1, output
+    assert files == []
+
+
 def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
     library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
     before = db.read_bytes()
@@ -313,8 +444,49 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
     assert "Not pruned: the 2 photos gone from disk hold 2 named faces (Eileen: 2)" in result.stderr
     assert len(names_of(db)["Eileen"]) == 8
     result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
-    assert "removed from the database with 2 named faces (Eileen: 2)" in result.stdout
+    assert "removed from the database with 2 named faces (Eileen: 2)" in result.stderr
     assert len(names_of(db)["Eileen"]) == 6
+
+
+def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, astronaut, t1_path):
+    # Before issue 16 only names were protected: an ignored group's faces were pruned silently and
+    # came back, when their folder did, as a new group nobody had ignored.
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=4)
+    db = tmp_path / "faces.db"
+    ok(db, "scan", "-q", str(library))
+    ok(db, "group", "-q", "--min-faces", "3")
+    groups = json.loads(ok(db, "export", "--json", "-").stdout)["people"]
+    david = next(p for p in groups if "david_" in p["faces"][0]["photo"])
+    eileen = next(p for p in groups if "eileen_" in p["faces"][0]["photo"])
+    ok(db, "ignore", str(david["id"]))
+    taken_out = eileen["faces"][0]
+    ok(db, "remove", str(taken_out["face_id"]))  # "not this person"
+    away = tmp_path / "away"
+    away.mkdir()
+    for photo in [*library.glob("david_*.jpg"), Path(taken_out["photo"])]:
+        photo.rename(away / photo.name)
+    before = db_state(db)
+    result = cli_run(db, "scan", "-q", "--prune", str(library))
+    assert result.exit_code == 1, result.output
+    assert ('Not pruned: the 5 photos gone from disk hold 4 faces of ignored people and 1 face you marked '
+            '"not this person". If they are really gone, run again with --prune --yes') in result.stderr
+    assert db_state(db) == before  # nothing pruned
+    for photo in away.iterdir():  # the folder comes back: everything as it was, David still ignored
+        photo.rename(library / photo.name)
+    ok(db, "scan", "-q", str(library))
+    assert db_state(db) == before
+    for photo in [*library.glob("david_*.jpg"), Path(taken_out["photo"])]:
+        photo.unlink()
+    result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
+    assert ('5 photos are gone from disk, removed from the database with 4 faces of ignored people and 1 face '
+            'you marked "not this person"') in result.stdout
+
+
+def db_state(db):
+    with closing(sqlite3.connect(db)) as conn:
+        return (conn.execute("SELECT id, name, ignored FROM people ORDER BY id").fetchall(),
+                conn.execute("SELECT id, person_id, assigned FROM faces ORDER BY id").fetchall(),
+                conn.execute("SELECT face_id, person_id FROM face_rejections ORDER BY 1, 2").fetchall())
 
 
 def test_scan_opens_no_network_connection(tmp_path, astronaut, t1_path, monkeypatch):
@@ -344,7 +516,7 @@ def test_scan_in_a_network_namespace_without_network(tmp_path, astronaut, t1_pat
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "4 new" in result.stdout
+    assert "4 new" in result.stderr
 
 
 # ---- every command, fed nonsense --------------------------------------------------------

@@ -26,6 +26,7 @@ from facecluster import people
 from facecluster.store import Store
 from facecluster.suggestions import nearest
 from tests.conftest import cli_ok as ok
+from tests.conftest import default_sigint
 
 TOKEN = "test-token"
 HOSTILE = "<script>alert(1)</script> & Co"
@@ -88,6 +89,16 @@ def astronaut_group(db) -> dict:
         if any("astronaut_" in f["photo"] for f in show_json(db, person["id"])["faces"]):
             return person
     raise AssertionError("no astronaut group")
+
+
+def leave_in_no_group(db, faces: list[int]) -> None:
+    """Put faces in no group, as grouping leaves a face it is unsure of: what makes a face suggestion."""
+    store = Store(db)
+    try:
+        with store.writer("test"), store.transaction():
+            store.assign_faces([(None, None, f) for f in faces])
+    finally:
+        store.close()
 
 
 def state(db) -> dict:
@@ -231,10 +242,15 @@ def test_no_is_remembered_and_regrouping_respects_it(client, db):
     assert face not in [f["face_id"] for f in show_json(db, "Alice")["faces"]]
     page = client.get(f"/person/{alice}/suggestions").get_data(as_text=True)
     assert f'data-face="{face}"' not in page  # never offered again
-    suggested = re.findall(r'data-face="(\d+)"', page)
-    assert suggested
-    post(client, "/answer", person=str(alice), face=suggested[0], answer="yes")
-    assert int(suggested[0]) in [f["face_id"] for f in show_json(db, "Alice")["faces"]]
+    # Nothing else in this library looks like her: the page says so rather than offer strangers.
+    assert "Nothing else looks like Alice" in page and not re.findall(r'data-face="(\d+)"', page)
+    # A face of hers that grouping left in no group (as it leaves faces it is unsure of) is offered.
+    left_out = show_json(db, "Alice")["faces"][0]["face_id"]
+    leave_in_no_group(db, [left_out])
+    page = client.get(f"/person/{alice}/suggestions").get_data(as_text=True)
+    assert re.findall(r'data-face="(\d+)"', page) == [str(left_out)] and "very likely" in page
+    post(client, "/answer", person=str(alice), face=str(left_out), answer="yes")
+    assert left_out in [f["face_id"] for f in show_json(db, "Alice")["faces"]]
 
 
 # ---- undo: exactly the state before -----------------------------------------------------------
@@ -320,7 +336,7 @@ def test_ctrl_c_exits_130_and_leaves_the_database_free(db):
         pytest.skip("SIGINT to a child process is POSIX")
     server = subprocess.Popen(
         [sys.executable, "-m", "facecluster", "--db", str(db), "review", "--no-browser"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )
     try:
         url = server.stdout.readline().strip()  # printed once the server listens
@@ -384,6 +400,7 @@ def test_review_in_headless_chromium(db, live, tmp_path):
     alice_faces = [f["face_id"] for f in show_json(db, alice)["faces"]]
     browser = chromium(tmp_path / "profile")
     try:
+        from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.expected_conditions import staleness_of
         from selenium.webdriver.support.ui import WebDriverWait
@@ -422,12 +439,35 @@ def test_review_in_headless_chromium(db, live, tmp_path):
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(
             "const i = document.getElementById('photo'); return i && i.complete && i.naturalWidth > 0"))
         assert browser.find_element(By.ID, "taken").text
-        # Suggestions: answer one.
+        # Draw a face the detector missed: drag a box on the photo, add it.
+        photo = browser.find_element(By.ID, "photo")
+        assert not browser.find_element(By.ID, "draw-save").is_enabled()
+        ActionChains(browser).move_to_element_with_offset(photo, -photo.size["width"] // 2 + 12, photo.size["height"] // 2 - 110) \
+            .click_and_hold().move_by_offset(90, 90).release().perform()
+        assert browser.find_element(By.ID, "drawn-box").is_displayed()
+        assert browser.find_element(By.ID, "draw-hint").text.startswith("Box: ")
+        submit(browser.find_element(By.ID, "draw-save"))
+        assert message().startswith("Added face ") and ", in no group." in message()
+        drawn_face = int(re.match(r"Added face (\d+)", message())[1])
+        assert browser.current_url.endswith(f"/face/{drawn_face}")
+        # Suggestions: nothing is likely in this library, and the page says so.
         browser.get(live.split("?")[0] + f"person/{alice}/suggestions")
+        assert WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "nothing"))[0].text.startswith(
+            f"Nothing else looks like {HOSTILE}")
+        # One of her faces left in no group (as grouping leaves faces it is unsure of) is offered: answer no.
+        left_out = alice_faces[2]
+        leave_in_no_group(db, [left_out])
+        browser.refresh()
         first = WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".suggestion"))[0]
         refused = int(first.get_attribute("data-face"))
+        assert refused == left_out and first.find_element(By.CSS_SELECTOR, ".likelihood").text == "very likely"
+        browser.find_element(By.ID, "select-all").click()
+        assert browser.find_element(By.ID, "give").text == f"Give selected to {HOSTILE} (1)"
         submit(first.find_element(By.CSS_SELECTOR, "button.no"))
         assert message() == f"Face {refused} is not {HOSTILE} (#{alice})."
+        # Same person? Nothing to ask here either.
+        browser.find_element(By.ID, "nav-suggestions").click()
+        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "nothing"))
         # Merge two groups, ignore one.
         browser.find_element(By.CSS_SELECTOR, "a.home").click()
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".card"))
@@ -450,7 +490,7 @@ def test_review_in_headless_chromium(db, live, tmp_path):
     # The command line sees exactly those changes.
     after = {p["id"]: p for p in people_json(db)}
     assert after[alice]["name"] == HOSTILE and not after[alice]["ignored"]
-    assert sorted(f["face_id"] for f in show_json(db, alice)["faces"]) == sorted(alice_faces[1:])
+    assert sorted(f["face_id"] for f in show_json(db, alice)["faces"]) == sorted(alice_faces[1:2] + alice_faces[3:])
     merged = [pid for pid in others[:2] if pid in after]
     assert len(merged) == 1
     assert after[merged[0]]["faces"] == sum(p["faces"] for p in groups if p["id"] in others[:2])
@@ -460,5 +500,7 @@ def test_review_in_headless_chromium(db, live, tmp_path):
     try:
         assert store.last_action().kind == "merge"  # the ignore was undone
         assert (refused, alice) in store.grouping_inputs("sface").rejections
+        drawn = store.face_row(drawn_face)
+        assert drawn.person_id is None and drawn.path == store.face_row(alice_faces[1]).path  # on the photo it was drawn on
     finally:
         store.close()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from facecluster.people import name_order
 from facecluster.store import ExportFace, Store
 
 
@@ -63,7 +64,7 @@ def collect(store: Store, include_ignored: bool = False) -> Collection:
         people[face.person_id].faces.append(face)
     ordered = sorted(
         people.values(),
-        key=lambda p: (p.ignored, p.name is None, (p.name or "").lower(), -len(p.faces), p.id),
+        key=lambda p: (p.ignored, p.name is None, name_order(p.name or ""), -len(p.faces), p.id),
     )
     return Collection(ordered, unclustered)
 

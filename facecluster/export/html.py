@@ -35,6 +35,7 @@ from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.export import Collection, PersonExport, collect, representative
 from facecluster.names import portable_path
 from facecluster.people import plural
+from facecluster.queries import faces_by_year
 from facecluster.sources.video import clock
 from facecluster.store import ExportFace, Store
 
@@ -244,6 +245,9 @@ class _SiteWriter:
         header = f'<p><a href="index.html">All people</a></p><h1>{escape(label)}</h1>'
         header += f"<p>{plural(len(person.faces), 'face')} in {plural(person.photos, 'photo')}"
         header += f", {_date_range(person)}</p>" if person.dates[0] else "</p>"
+        years = faces_by_year(self.store, person.id)
+        if years:
+            header += f'<p class="years">Faces by year: {escape(years)}</p>'
         if person.name is None:
             command = escape(shell_command(self.store.path, person.id))
             header += (

@@ -84,7 +84,7 @@ def analyse(path: str, detect: Detect, describe: Describe, max_side: int = 2048,
 
     Example:
         result = analyse("/p/clip.mp4", lambda rgb, scale: detect_faces(rgb, pack, scale),
-                         lambda rgb, found, scale: describe_faces(rgb, found, pack, scale))
+                         lambda rgb, found, scale: faces_from_detections(rgb, found, pack, scale))
     """
     import av  # PyAV loads FFmpeg's libraries: only for a scan that meets a video
 

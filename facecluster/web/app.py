@@ -10,14 +10,18 @@ from the paths the database holds.
 
 from __future__ import annotations
 
+import hmac
 import secrets
+import sqlite3
 import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, abort, g, redirect, request
+from flask import Flask, abort, g, redirect, render_template, request
+from markupsafe import Markup
+from werkzeug.exceptions import HTTPException
 
 from facecluster.store import Store
 
@@ -46,6 +50,7 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
         TEMPLATES_AUTO_RELOAD=False,
     )
     app.jinja_env.autoescape = True  # every template, whatever its name: names and paths are the user's
+    app.jinja_env.finalize = shown
 
     @app.before_request
     def check_token():
@@ -53,7 +58,7 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
             abort(403, "this page answers only at 127.0.0.1")
         expected = app.config["TOKEN"]
         given = request.args.get(TOKEN_FIELD)
-        if given is not None and request.method == "GET" and secrets.compare_digest(given, expected):
+        if given is not None and request.method == "GET" and same_token(given, expected):
             # The token leaves the address bar (and the history) for a cookie only this browser holds.
             args = request.args.copy()
             args.pop(TOKEN_FIELD)
@@ -61,9 +66,9 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
             response = redirect(request.path + ("?" + query if query else ""), 303)
             response.set_cookie(cookie, expected, httponly=True, samesite="Strict", path="/")
             return response
-        if not secrets.compare_digest(request.cookies.get(cookie, ""), expected):
+        if not same_token(request.cookies.get(cookie), expected):
             abort(403, "open the address that `facecluster review` printed: it carries this run's key")
-        if request.method == "POST" and not secrets.compare_digest(request.form.get(TOKEN_FIELD, ""), expected):
+        if request.method == "POST" and not same_token(request.form.get(TOKEN_FIELD), expected):
             abort(403, "this change did not come from the review page (no key in the form)")
         if request.method not in ("GET", "HEAD", "POST"):
             abort(405)
@@ -80,6 +85,24 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        """400, 403, 404, 405, 413 ...: a page that says what was wrong, in the page's words."""
+        if e.code is None or e.code < 400:  # not an error (a redirect Werkzeug raised): as it is
+            return e
+        return error_page(e.code, e.name, e.description), e.code
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        """Anything else is a bug or a broken database: the details (with the traceback) go to the
+        server's log, on the terminal that runs `facecluster review`; the page gets one friendly line."""
+        app.logger.error("%s %s failed", request.method, request.path, exc_info=e)  # the path, never the query: it may hold the key
+        if isinstance(e, sqlite3.Error):
+            reason = f"The database could not be read or written ({e}). Nothing was half done: try again."
+        else:
+            reason = "Something went wrong on the review server. Nothing was half done: try again."
+        return error_page(500, "Something went wrong", reason + " The details are in the terminal running facecluster review."), 500
+
     @app.teardown_appcontext
     def close_store(exc):
         store = g.pop("store", None)
@@ -90,6 +113,45 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
 
     app.register_blueprint(bp)
     return app
+
+
+def same_token(given: str | None, expected: str) -> bool:
+    """Whether a request carries this run's key, compared in constant time. Whatever a query, cookie
+    or form holds (text that is not ASCII included) is compared as bytes, so no value can make the
+    comparison itself fail."""
+    if not given:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
+def shown(value):
+    """Every value a template writes, made writable: the bytes of a file name that are not UTF-8
+    (kept by Python as lone surrogates, which no page can carry) are shown as \\xNN, as the command
+    line shows them.
+
+    Example:
+        shown("caf\\udce9.jpg") == "caf\\\\xe9.jpg"
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is no byte: its code point
+        text = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return Markup(text) if isinstance(value, Markup) else text
+
+
+def error_page(code: int, title: str, reason: str | None) -> str:
+    """The friendly error page; a plain one where even the template cannot be shown."""
+    try:
+        return render_template("error.html", code=code, title=title, reason=reason)
+    except Exception:  # noqa: BLE001 - the page of last resort must not fail in turn
+        return f"<!doctype html><title>{code}</title><h1>{code}</h1><p><a href=\"/\">Back to the people</a></p>"
 
 
 def open_store() -> Store:

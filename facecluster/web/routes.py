@@ -8,20 +8,27 @@ redirects back with a message: the message says what was done, or why not
 
 from __future__ import annotations
 
+import sqlite3
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from facecluster import config
+from facecluster.drawn import add_face
 from facecluster.errors import FaceclusterError
 from facecluster.grouping import GroupOptions
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
+    NothingToDo,
+    answer_same,
     answer_suggestion,
     face_detail,
     faces_page,
+    give_faces,
     ignore_person,
     known_names,
     merge_people,
     name_person,
+    not_a_person,
     parse_id,
     people_page,
     plural,
@@ -31,7 +38,8 @@ from facecluster.people import (
     undo_last,
 )
 from facecluster.people import unclustered as count_unclustered
-from facecluster.suggestions import suggest
+from facecluster.queries import faces_by_year
+from facecluster.suggestions import group_cards, same_person_page, suggest
 from facecluster.web.app import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
 
@@ -49,7 +57,7 @@ def common():
     try:
         actions = recent_actions(open_store(), 1)
         last = actions[0] if actions and actions[0].undone_at is None else None
-    except FaceclusterError:
+    except (FaceclusterError, sqlite3.Error):  # the page (or the error page) is still shown, without the undo button
         pass
     return {"token": current_app.config["TOKEN"], "token_field": TOKEN_FIELD, "last_action": last, "plural": plural,
             "min_faces": config.MIN_GROUP_FACES}
@@ -68,9 +76,16 @@ def _number(value: str | None, default: int | None = None) -> int:
 
 
 def _back(default: str = "/") -> str:
-    """Where to go after a change: the page it was made on, never another site."""
+    """Where to go after a change: the page it was made on, never another site.
+
+    Only a path on this server: "/" then printable ASCII with no space and no backslash. Browsers
+    drop tabs and newlines from a Location and read a backslash as a slash, so "/<tab>/evil.example"
+    or "/<backslash>evil.example" would leave for evil.example; the page's own links hold neither.
+    """
     target = request.form.get("next") or default
-    return target if target.startswith("/") and not target.startswith("//") and "\\" not in target else default
+    safe = (target.startswith("/") and not target.startswith("//") and target.isascii() and target.isprintable()
+            and " " not in target and "\\" not in target)
+    return target if safe else default
 
 
 def _act(action, default: str = "/"):
@@ -82,6 +97,8 @@ def _act(action, default: str = "/"):
             flash(message, "done")
             return redirect(default, 303)
         flash(message, "done")
+    except NothingToDo as e:  # already so: said, as the command says it
+        flash(str(e), "done")
     except FaceclusterError as e:  # StoreBusy included: a scan or group holds the database
         flash(str(e), "error")
     return redirect(_back(default), 303)
@@ -107,22 +124,24 @@ def person(person_id: int):
         found, page = faces_page(store, str(person_id), _number(request.args.get("page"), 1), FACES_PER_PAGE)
     except FaceclusterError as e:
         abort(404, str(e))
-    return render_template("person.html", person=found, page=page, names=known_names(store))
+    return render_template("person.html", person=found, page=page, names=known_names(store), years=faces_by_year(store, found.id))
 
 
 @bp.get("/unclustered")
 def unclustered():
-    _, page = faces_page(open_store(), None, _number(request.args.get("page"), 1), FACES_PER_PAGE)
-    return render_template("person.html", person=None, page=page, names=[])
+    store = open_store()
+    _, page = faces_page(store, None, _number(request.args.get("page"), 1), FACES_PER_PAGE)
+    return render_template("person.html", person=None, page=page, names=known_names(store))
 
 
 @bp.get("/person/<int:person_id>/suggestions")
 def suggestions(person_id: int):
     try:
-        found, faces = suggest(open_store(), str(person_id))
+        found = suggest(open_store(), str(person_id))
     except FaceclusterError as e:
         abort(404, str(e))
-    return render_template("suggestions.html", person=found, suggestions=faces)
+    return render_template("suggestions.html", person=found.person, groups=found.groups, suggestions=found.faces,
+                           cards=group_cards(open_store(), [g.b for g in found.groups]))
 
 
 @bp.get("/face/<int:face_id>")
@@ -216,7 +235,9 @@ def remove():
     def run():
         if not faces:
             raise FaceclusterError("select the faces that are not this person first")
-        done = remove_faces(open_store(), faces)
+        done = [face for face, person in remove_faces(open_store(), faces) if person is not None]
+        if not done:
+            raise NothingToDo("Those faces are in no group: nothing to do.")
         return f"Took {plural(len(done), 'face')} out: they will not rejoin this person."
 
     return _act(run)
@@ -258,3 +279,76 @@ def group():
         flash(str(e), "error")
         return redirect(_back(), 303)
     return render_template("changes.html", result=result)
+
+
+# ---- suggestions, faces in no group, drawn faces (issue 20) ---------------------------------------
+
+
+@bp.get("/suggestions")
+def same_person():
+    """ "Same person?": pairs of people or groups that look alike, most likely first."""
+    return render_template("same_person.html", page=same_person_page(open_store()))
+
+
+@bp.post("/same")
+def same():
+    """The answer to "are these two the same person?": yes merges them, no is remembered (a cannot-link)."""
+    first, second = str(_number(request.form.get("a"))), str(_number(request.form.get("b")))
+    if request.form.get("answer") not in ("yes", "no"):
+        abort(400, "answer must be yes or no")
+    return _act(lambda: answer_same(open_store(), first, second, request.form["answer"] == "yes") + ".")
+
+
+def _faces() -> list[int]:
+    """The face ids ticked in the form; a message (not a 400) when none is, as a click on an empty selection."""
+    faces = [_number(v) for v in request.form.getlist("face")]
+    if not faces:
+        raise FaceclusterError("select some faces first")
+    return faces
+
+
+@bp.post("/give")
+def give():
+    """Put the ticked faces with a person: a name, a new name (a new person) or a group number."""
+    target = request.form.get("to", "")
+
+    def run():
+        result = give_faces(open_store(), _faces(), target)
+        who = f"{result.name} (#{result.person_id})" if result.name else f"group {result.person_id}"
+        return f"Gave {plural(result.faces_moved, 'face')} to {who}."
+
+    return _act(run)
+
+
+@bp.post("/not-a-person")
+def not_person():
+    """The ticked faces are no person at all (a cartoon, a statue, a poster): never grouped again."""
+    return _act(lambda: not_a_person(open_store(), _faces()) + ".")
+
+
+def _coordinate(field: str) -> float:
+    """One number of a drawn box (photo pixels), else a 400 page."""
+    text = (request.form.get(field) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, f"{field} must be a number of pixels")
+    if value != value or value in (float("inf"), float("-inf")):
+        abort(400, f"{field} must be a number of pixels")
+    return value
+
+
+@bp.post("/draw")
+def draw():
+    """A face the detector missed, drawn on the photo of face `face`: saved as a face of that photo."""
+    face_id = _number(request.form.get("face"))
+    box = tuple(_coordinate(field) for field in ("x", "y", "w", "h"))
+    name = request.form.get("name", "").strip() or None
+
+    def run():
+        drawn = add_face(open_store(), face_id, box, name)
+        how = "found by the detector in your box" if drawn.detected else "aligned from your box alone (the detector saw no face in it)"
+        given = f", given to {drawn.name or f'group {drawn.person_id}'}" if drawn.person_id is not None else ", in no group"
+        return f"Added face {drawn.face_id}, {how}{given}.", url_for("review.face", face_id=drawn.face_id)
+
+    return _act(run, url_for("review.face", face_id=face_id))
