@@ -50,7 +50,7 @@ def t1_path() -> Path:
 
 @pytest.fixture(scope="session")
 def t1(t1_path: Path) -> np.ndarray:
-    return np.asarray(Image.open(t1_path).convert("RGB"))
+    return np.asarray(Image.open(t1_path, formats=["JPEG"]).convert("RGB"))
 
 
 def jpeg_bytes(rgb: np.ndarray, exif: bytes | None = None, **kwargs) -> bytes:

@@ -225,3 +225,32 @@ def test_mutated_photos_never_crash_decode(original, flips, cut):
     for position, value in flips:
         data[position % len(data)] = value
     _decode_or_error(bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+def test_a_scan_never_runs_another_program_on_a_document(tmp_path, astronaut, monkeypatch):
+    from tests.test_decode import DOCUMENTS
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(jpeg_bytes(astronaut))
+    for name, (data, _) in DOCUMENTS.items():
+        (folder / name).write_bytes(data)
+    (folder / "loop.heic").write_bytes(DOCUMENTS["postscript_loop.jpg"][0])
+    # A `gs` first on the PATH that only says it ran: the workers (spawned, so they inherit
+    # the PATH) would find it as Pillow's EPS plugin finds Ghostscript.
+    bin_dir, ran = tmp_path / "bin", tmp_path / "programs-run.txt"
+    bin_dir.mkdir()
+    for program in ("gs", "gswin64c", "pdftoppm", "convert", "magick"):
+        (bin_dir / program).write_text(f'#!/bin/sh\necho "{program} $*" >> "{ran}"\nexit 1\n')
+        (bin_dir / program).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    db = tmp_path / "docs.db"
+    result = scan(db, folder, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert not ran.exists(), ran.read_text()
+    got = {os.path.basename(p): v for p, v in photos(db).items()}
+    assert got["good.jpg"][0] == "ok"
+    for name, (_, kind) in [*DOCUMENTS.items(), ("loop.heic", (None, "a PostScript document"))]:
+        status, error = got[name][:2]
+        assert status == "failed" and f"not an image: {kind}, not opened" in error, (name, error)
+        assert name in result.stdout

@@ -315,7 +315,7 @@ def square_thumbnail(data: bytes, face: ExportFace) -> bytes:
     if not _near_an_edge(face):
         return data  # the crop was not cut: no need to open it (this keeps a rerun with 20,000 faces fast)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=["JPEG"])  # our own thumbnails: nothing else is tried
         width, height = image.size
         if width == height:
             return data

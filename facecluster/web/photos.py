@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from facecluster.errors import DecodeError, FaceclusterError
+from facecluster.files import open_regular
 from facecluster.store import ExportFace
 
 SHOWN_SIDE = 1600  # pixels: larger than most browser windows, small enough to send at once
@@ -22,7 +23,7 @@ def photo_with_box(face: ExportFace, side: int = SHOWN_SIDE) -> bytes:
     from facecluster.decode import decode
 
     try:
-        with open(face.path, "rb") as f:
+        with open_regular(face.path) as f:  # a FIFO put in the photo's place must not hang the request
             photo = decode(f, max_side=side)
     except OSError as e:
         raise FaceclusterError(f"cannot read {face.path}: {e.strerror or e}") from None
