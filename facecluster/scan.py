@@ -655,7 +655,7 @@ def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> 
     note = None
     if faces:
         try:
-            regions = read_regions(entry.path, data, photo.width, photo.height)
+            regions, note = read_regions(entry.path, data, photo.width, photo.height)
         except Exception as e:  # a sidecar we cannot read costs its names, not the photo
             regions, note = [], f"XMP face names not read: {type(e).__name__}: {str(e)[:200]}"
         if regions:

@@ -3,6 +3,7 @@
 import io
 import os
 import sqlite3
+import stat
 
 import numpy as np
 import pytest
@@ -254,3 +255,31 @@ def test_a_scan_never_runs_another_program_on_a_document(tmp_path, astronaut, mo
         status, error = got[name][:2]
         assert status == "failed" and f"not an image: {kind}, not opened" in error, (name, error)
         assert name in result.stdout
+
+
+def test_sidecars_that_cannot_be_read_are_warnings_at_scan(tmp_path, astronaut):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for i, name in enumerate(["fifo", "zero", "dangling", "huge", "broken", "plain"]):
+        (folder / f"{name}.jpg").write_bytes(encode(Image.fromarray(astronaut), "JPEG", quality=80 + i))
+    os.mkfifo(folder / "fifo.jpg.xmp")
+    os.symlink("/dev/zero", folder / "zero.jpg.xmp")
+    os.symlink(folder / "gone.xmp", folder / "dangling.xmp")
+    with open(folder / "huge.xmp", "wb") as f:
+        f.truncate(17 << 20)
+    (folder / "broken.jpg.xmp").write_bytes(b"<x:xmpmeta><rdf:RDF>& not xml")
+    db = tmp_path / "sidecars.db"
+    result = scan(db, folder, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    got = {os.path.basename(p): v for p, v in photos(db).items()}
+    assert all(status == "ok" and faces == 1 for status, _, faces, *_ in got.values()), got
+    for photo, sidecar, reason in [
+        ("fifo.jpg", "fifo.jpg.xmp", "a FIFO (named pipe), not a regular file"),
+        ("zero.jpg", "zero.jpg.xmp", "a character device, not a regular file"),
+        ("dangling.jpg", "dangling.xmp", "cannot read it: No such file or directory"),
+        ("huge.jpg", "huge.xmp", "larger than 16 MB (17 MB)"),
+        ("broken.jpg", "broken.jpg.xmp", "not well-formed XML"),
+    ]:
+        assert f"{photo}: face names in its sidecar {sidecar} not read: {reason}" in result.stderr, result.stderr
+    assert "plain.jpg" not in result.stderr
+    assert stat.S_ISFIFO(os.lstat(folder / "fifo.jpg.xmp").st_mode) and os.path.islink(folder / "zero.jpg.xmp")
