@@ -1,12 +1,14 @@
 """names --export / --import: the schema is checked before anything is imported; every name goes through clean_name."""
 
 import json
+import os
 
 import pytest
 
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
+from tests.conftest import beside_a_fifo
 from tests.test_export import add_photo, make_person
 
 BOX = (100.0, 80.0, 120.0, 140.0)
@@ -131,22 +133,16 @@ def test_the_import_counts_only_the_faces_it_changed(tmp_path):
 
 
 def test_a_name_file_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path):
-    import os
-    import threading
-
     zero = tmp_path / "zero.json"
     os.symlink("/dev/zero", zero)  # read whole, it grew to 24 GB before the kernel stepped in
     db = tmp_path / "faces.db"
     result = run(db, "names", "--import", str(zero))
     assert result.exit_code == 1 and f"cannot read {zero}: a character device, not a regular file" in result.output
+
+
+def test_a_name_file_that_is_a_fifo_is_refused_without_waiting(tmp_path):
+    db = tmp_path / "faces.db"
     fifo = tmp_path / "names.json"
-    os.mkfifo(fifo)
-    # Should the import open the FIFO for reading, this writer meets it and hands it a line that is not JSON
-    # (the test then fails instead of hanging); otherwise it is let go by our own reader below.
-    writer = threading.Thread(target=lambda: fifo.write_text("not json\n"), daemon=True)
-    writer.start()
-    result = run(db, "names", "--import", str(fifo))
-    release = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    writer.join(timeout=30)
-    os.close(release)
+    result, blocked = beside_a_fifo(fifo, lambda: run(db, "names", "--import", str(fifo)))
+    assert not blocked  # it waited for a writer for ever before
     assert result.exit_code == 1 and f"cannot read {fifo}: a FIFO (named pipe), not a regular file" in result.output
