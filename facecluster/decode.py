@@ -190,7 +190,6 @@ def _decode_opened(img, fp: BinaryIO, max_side: int, max_pixels: int, max_bytes:
         raise DecodeError(f"{fmt} image with no pixels ({w}x{h})")
     if w * h > max_pixels:
         raise DecodeError(f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP), over the {max_pixels / 1e6:.0f} MP limit")
-    orientation = _orientation(img)
     held = 0
     if fmt in ("JPEG", "MPO"):
         # Decodes at 1/2, 1/4 or 1/8 scale (the memory is that size's): as much of
@@ -208,6 +207,9 @@ def _decode_opened(img, fp: BinaryIO, max_side: int, max_pixels: int, max_bytes:
             f"{what}; decoding it would take about {need / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit"
         )
     img.load()
+    # Read after load(), never before the budget: Pillow's PNG getexif() loads the whole image to find
+    # an eXIf chunk after the pixels (a refused 12000 x 12000 RGBA PNG took 555 MB that way).
+    orientation = _orientation(img)
     # Smaller first, then convert: every conversion of a full-size image
     # would cost another full-size copy.
     factor = -(-max(img.size) // max_side)

@@ -171,6 +171,21 @@ def test_memory_budget_refuses_before_decoding():
     assert decode(png, max_bytes=20 * 2**20).rgb.shape == (2000, 2000, 3)
 
 
+def test_an_image_over_the_budget_is_never_loaded(monkeypatch):
+    # Pillow's PNG getexif() loads the whole image to look for an eXIf chunk after the pixels:
+    # reading the orientation before the budget check decoded the 12000 x 12000 RGBA PNG it refused (555 MB).
+    from PIL import PngImagePlugin
+
+    loaded = []
+    real_load = PngImagePlugin.PngImageFile.load
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", lambda self: loaded.append(self.size) or real_load(self))
+    png = encode(Image.new("RGBA", (2000, 2000), (1, 2, 3, 4)), "PNG")
+    with pytest.raises(DecodeError, match="over the 10 MB limit"):
+        decode(png, max_bytes=10 * 2**20)
+    assert loaded == []
+    assert decode(png).rgb.shape == (2000, 2000, 3) and loaded
+
+
 def test_big_16_bit_png_is_reduced_before_it_is_converted():
     grey = np.full((3000, 4000), 60000, np.uint16)
     photo = decode(encode(Image.fromarray(grey), "PNG"), max_side=1000)
