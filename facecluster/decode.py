@@ -196,13 +196,14 @@ def _decode_opened(img, fp: BinaryIO, max_side: int, max_pixels: int, max_bytes:
         # the shrinking as the decode can do, the rest by reduce() below.
         scale = draft_scale(w, h, max_side)
         img.draft("RGB", (w // scale, h // scale))
-        held = jpeg_held_bytes(fp)
+        held = jpeg_held_bytes(fp, (w, h, [(layer[1], layer[2]) for layer in getattr(img, "layer", [])]))
     need = decode_bytes(img) + held
     if need > max_bytes:
         what = f"{fmt} image is {w}x{h} ({w * h / 1e6:.0f} MP, {img.mode})"
         if held:
             # Measured: a 14100 x 14100 progressive JPEG (2.4 MB on disk) took 1,152 MB decoded at 1/8 scale, 1,171 MB before.
-            what = f"progressive or multi-scan {what}: it is decoded from all its coefficients at full size, at any scale, and"
+            kind = "progressive" if img.info.get("progressive") or img.info.get("progression") else "multi-scan"
+            what = f"{kind} {what}, decoded from all its coefficients at full size whatever the scale"
         raise DecodeError(
             f"{what}; decoding it would take about {need / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit"
         )
@@ -259,9 +260,10 @@ _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 _PROGRESSIVE_MARKERS = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 # Segments read before the first scan at most; real files have a few dozen (Pillow walks them all too).
 _MAX_JPEG_SEGMENTS = 10_000
+_MAX_JPEG_JUNK = 65_536  # bytes of junk between segments skipped, in all
 
 
-def jpeg_held_bytes(fp: BinaryIO) -> int:
+def jpeg_held_bytes(fp: BinaryIO, frame: tuple[int, int, list[tuple[int, int]]] | None = None) -> int:
     """The memory libjpeg holds for a JPEG's DCT coefficients at full size, whatever the output scale.
 
     A baseline JPEG whose first scan holds every component decodes a row of
@@ -270,19 +272,23 @@ def jpeg_held_bytes(fp: BinaryIO) -> int:
     `has_multiple_scans`): 64 two-byte coefficients per 8 x 8 block of each
     component, so 6 bytes a pixel at 4:4:4 and 3 at 4:2:0, and `draft` does not
     shrink it. Headers that cannot be walked to the first scan count as that
-    too (refusing an odd file is safer than running out of memory on it).
+    too (refusing an odd file is safer than running out of memory on it), with
+    `frame` (width, height, [(h, v) sampling per component], as Pillow read
+    them) where our walk found no frame header at all.
 
     Example:
         jpeg_held_bytes(open("progressive_14100.jpg", "rb"))  # 4:4:4: about 1.19e9
     """
     position = fp.tell()
     try:
-        frame, whole = _jpeg_frame(fp)
+        found, whole = _jpeg_frame(fp)
     finally:
         fp.seek(position)
-    if frame is None or not whole:
+    frame = found or frame
+    if frame is None or not whole or not frame[2]:
         return 0
-    width, height, components = frame
+    width, height, sampling = frame
+    components = [(max(1, h), max(1, v)) for h, v in sampling]
     h_max = max(c[0] for c in components)
     v_max = max(c[1] for c in components)
     held = 0
@@ -302,12 +308,16 @@ def _jpeg_frame(fp: BinaryIO) -> tuple[tuple[int, int, list[tuple[int, int]]] | 
     """((width, height, [(h, v) sampling per component]) or None, whether the coefficients are held whole)."""
     fp.seek(0)
     if fp.read(2) != b"\xff\xd8":
-        return None, False
+        return None, True
     frame = None
+    junk = 0
     for _ in range(_MAX_JPEG_SEGMENTS):
         byte = fp.read(1)
+        while byte and byte != b"\xff" and junk < _MAX_JPEG_JUNK:  # junk between segments: skipped, as Pillow and libjpeg do
+            junk += 1
+            byte = fp.read(1)
         if byte != b"\xff":
-            break  # junk between segments: not walked further
+            break
         marker = fp.read(1)
         while marker == b"\xff":  # fill bytes
             marker = fp.read(1)
