@@ -44,3 +44,23 @@ def test_size_limit(tmp_path):
     with pytest.raises(FileTooBig, match=r"larger than 2 MB \(3 MB\)"):
         read_regular(path, 2 << 20)
     assert len(read_regular(path, 3 << 20)) == 3 << 20
+
+
+def test_the_review_page_photo_of_a_file_replaced_by_a_fifo_is_an_error_not_a_hang(tmp_path):
+    from facecluster.errors import FaceclusterError
+    from facecluster.store import ExportFace
+    from facecluster.web.photos import photo_with_box
+    from tests.conftest import beside_a_fifo
+
+    photo = tmp_path / "a.jpg"
+    face = ExportFace(1, None, "sface", str(photo), None, 640, 480, (10.0, 10.0, 50.0, 50.0), 0.9, 50.0, ())
+
+    def show():
+        try:
+            return photo_with_box(face)
+        except FaceclusterError as e:
+            return str(e)
+
+    shown, blocked = beside_a_fifo(photo, show)
+    assert not blocked  # the request waited for a writer for ever before
+    assert shown == f"cannot read {photo}: a FIFO (named pipe), not a regular file"
