@@ -15,7 +15,6 @@ import math
 import multiprocessing
 import os
 import signal
-import stat
 import sys
 import threading
 import time
@@ -28,9 +27,10 @@ import numpy as np
 
 from facecluster import config
 from facecluster.align import align_faces
-from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl, special_kind
+from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, decode, photo_info
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
+from facecluster.files import NotRegularFile, open_regular
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.records import Face, FileResult, PhotoFacts
 from facecluster.store import Decisions, Failure, PhotoRow, Store
@@ -607,33 +607,12 @@ def _prepare_file(entry: CrawlEntry, options: ScanOptions, known_hashes: frozens
     return ready
 
 
-class _NotRegular(Exception):
-    pass
-
-
-def open_regular(path: str):
-    """Open a regular file for reading, without ever blocking on a FIFO or device put in its place.
-
-    Example:
-        with open_regular("/photos/a.jpg") as f: f.read(10)
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _NotRegular(special_kind(mode))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _prepare(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[str],
              facts: PhotoFacts) -> FileResult | _Prepared:
     try:
         f = open_regular(entry.path)
-    except _NotRegular as e:
-        return FileResult(_failed(facts, f"skipped: {e}, not a regular file"))
+    except NotRegularFile as e:
+        return FileResult(_failed(facts, f"skipped: {e.strerror}"))
     except OSError as e:
         return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
     with f:
@@ -677,7 +656,7 @@ def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> 
     note = None
     if faces:
         try:
-            regions = read_regions(entry.path, data, photo.width, photo.height)
+            regions, note = read_regions(entry.path, data, photo.width, photo.height)
         except Exception as e:  # a sidecar we cannot read costs its names, not the photo
             regions, note = [], f"XMP face names not read: {type(e).__name__}: {str(e)[:200]}"
         if regions:
