@@ -2,10 +2,12 @@
 
 Builds, in a temporary folder: good photos, every decompression bomb and
 format oddity we know of (a 14000 x 14000 16-bit PNG, a 14000 x 14000 WebP,
-400 MP and 900 MP images, a 144 MP JPEG), a FIFO, sparse files of 1 and
-2 GB, odd names (newline, escape sequences, bytes that are not UTF-8, 240
-bytes long), odd sidecars (2 GB, broken XML, an `ns1:` prefix), a file time
-past 2**63 ns, empty, truncated and random files. Then runs
+400 MP and 900 MP images, a 144 MP JPEG, progressive JPEGs of 199 and 200 MP,
+a baseline JPEG of 200 MP, a float32 TIFF), a PostScript loop named .jpg and
+a PDF named .png, a FIFO, sparse files of 1 and 2 GB, odd names (newline,
+escape sequences, bytes that are not UTF-8, 240 bytes long), odd sidecars
+(2 GB, broken XML, an `ns1:` prefix, a FIFO, a symlink to /dev/zero), a file
+time past 2**63 ns, empty, truncated and random files. Then runs
 `facecluster scan --jobs 2` on it as a user would, samples the RSS of the
 scan and every process below it from /proc every 20 ms, and prints:
 
@@ -85,6 +87,25 @@ def build(folder: Path) -> dict[str, str]:
     write("png_20000.png", encode(Image.new("1", (20000, 20000)), "PNG"), "over the 200 MP limit")
     write("gif_30000.gif", encode(Image.new("P", (30000, 30000)), "GIF"), "over the 200 MP limit")
     write("jpeg_12000.jpg", encode(Image.new("RGB", (12000, 12000), (120, 100, 90)), "JPEG", quality=50))  # drafted
+    # Progressive JPEGs are decoded from all their coefficients at full size, whatever the draft
+    # scale: 6 bytes a pixel at 4:4:4, 3 at 4:2:0, 2 for greys. Issue 16's file: 2.4 MB on disk,
+    # 1,185 MB to decode before the budget covered JPEG.
+    side_200mp = 14142  # 199.99 MP, just under the pixel limit
+    ramp = Image.linear_gradient("L")
+    write("progressive_14100.jpg", encode(ramp.resize((14100, 14100)).convert("RGB"), "JPEG", quality=80,
+                                          progressive=True, subsampling=0), "over the 512 MB limit")
+    write("progressive_200mp.jpg", encode(ramp.resize((side_200mp, side_200mp)).convert("RGB"), "JPEG", quality=80,
+                                          progressive=True, subsampling=2), "over the 512 MB limit")
+    # In the budget (about 400 MB of coefficients): decoded, the largest JPEG decode a worker does.
+    write("progressive_200mp_grey.jpg", encode(ramp.resize((side_200mp, side_200mp)), "JPEG", quality=80, progressive=True))
+    write("baseline_200mp.jpg", encode(ramp.resize((side_200mp, side_200mp)).convert("RGB"), "JPEG", quality=80))  # drafted
+    # Floating-point greys (stored as a black image before): read, scaled by their range.
+    write("float32.tif", encode(Image.fromarray(np.asarray(face.convert("L"), np.float32) / 255), "TIFF"))
+    # Documents that Pillow's EPS plugin would hand to Ghostscript (which loops for ever on this one).
+    write("postscript_loop.jpg", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 100 100\n{ 1 pop } loop\n",
+          "a PostScript document, not opened")
+    write("document.png", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
+          "a PDF document, not opened")
     # Not images, or broken ones.
     write("zero.jpg", b"", "empty file")
     write("truncated.jpg", good[: len(good) // 2], "broken image data")
@@ -107,6 +128,11 @@ def build(folder: Path) -> dict[str, str]:
         f.truncate(2 << 30)
     write("sidecar_broken.jpg", encode(face, "JPEG", quality=86))
     write("sidecar_broken.xmp", b"<x:xmpmeta><rdf:RDF>& not xml")
+    # Sidecars that are not regular files: never read, never replaced (a FIFO hung the scan's reader).
+    write("sidecar_fifo.jpg", encode(face, "JPEG", quality=75))
+    os.mkfifo(folder / "sidecar_fifo.jpg.xmp")
+    write("sidecar_zero.jpg", encode(face, "JPEG", quality=74))
+    os.symlink("/dev/zero", folder / "sidecar_zero.jpg.xmp")
     write("sidecar_ns1.jpg", encode(face, "JPEG", quality=87))
     write("sidecar_ns1.xmp", b'<x:xmpmeta xmlns:x="adobe:ns:meta/" xmlns:ns1="http://example.com/ns1/">'
                              b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>')
@@ -196,24 +222,29 @@ def calibrate() -> None:
                                        {"compression": "tiff_deflate"}),
             "GIF 10000x10000": ("gif", lambda: Image.new("P", (10000, 10000)), {}),
             "JPEG 12000x12000": ("jpeg", lambda: Image.new("RGB", (12000, 12000), (10, 20, 30)), {}),
+            "progressive JPEG 4:4:4 8000x8000": ("jpeg", lambda: Image.new("RGB", (8000, 8000), (10, 20, 30)),
+                                                 {"progressive": True, "subsampling": 0}),
+            "progressive JPEG 4:2:0 8000x8000": ("jpeg", lambda: Image.new("RGB", (8000, 8000), (10, 20, 30)),
+                                                 {"progressive": True, "subsampling": 2}),
         }
         for label, (ext, make, kwargs) in makers.items():
             path = Path(tmp) / f"img.{ext}"
             make().save(path, **kwargs)
             # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent that made the image.
             code = (
-                "from PIL import Image\nfrom facecluster.decode import decode, decode_bytes\n"
+                "from PIL import Image\nfrom facecluster.decode import decode, decode_bytes, jpeg_held_bytes\n"
                 "def hwm():\n    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])\n"
                 "base = hwm()\n"
                 f"decode(open({str(path)!r}, 'rb'), max_bytes=10**12)\n"
                 "peak = hwm()\n"
                 f"Image.MAX_IMAGE_PIXELS = None\nim = Image.open({str(path)!r})\n"
                 "im.draft('RGB', (2048, 2048)) if im.format == 'JPEG' else None\n"
-                "print((peak - base) // 1024, decode_bytes(im) // 2**20)\n"
+                f"held = jpeg_held_bytes(open({str(path)!r}, 'rb')) if im.format == 'JPEG' else 0\n"
+                "print((peak - base) // 1024, (decode_bytes(im) + held) // 2**20)\n"
             )
             result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
             measured, estimate = result.stdout.split() if result.returncode == 0 else ("?", "?")
-            print(f"{label:28s} decode peak {measured:>5} MB   estimate {estimate:>5} MB")
+            print(f"{label:34s} decode peak {measured:>5} MB   estimate {estimate:>5} MB")
 
 
 def main() -> None:

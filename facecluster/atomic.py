@@ -305,11 +305,13 @@ def _flush_file_systems(folders: set[Path], files: list[Path]) -> None:
 
 def _finish(temporary: Path, target: Path, overwrite: bool, label: str) -> None:
     if overwrite:
-        if os.path.exists(target):
-            try:  # a replaced file keeps its permissions (a sidecar the user made read-only for others stays so)
-                os.chmod(temporary, os.stat(target).st_mode & 0o7777)
-            except OSError:
-                pass
+        try:  # a replaced file keeps its permissions (a sidecar the user made read-only for others stays so);
+            # only a regular file's: a symlink's target (/dev/zero is 0666) is not the file replaced
+            st = os.stat(target, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                os.chmod(temporary, st.st_mode & 0o7777)
+        except OSError:
+            pass
         os.replace(temporary, target)
         return
     try:

@@ -1016,7 +1016,8 @@ def names_command(ctx, export_file, import_file, fmt, contacts, force):
         err.print(f"  {escape(_printable(name))}: {plural(count, 'face')}")
     err.print(
         f"Imported {plural(len(summary.named), 'name')} for {plural(sum(summary.named.values()), 'face')}; "
-        f"{summary.not_found} not in this database, {summary.conflicts} already named otherwise."
+        f"{summary.unchanged} had that name already, {summary.not_found} not in this database, "
+        f"{summary.conflicts} already named otherwise."
     )
 
 

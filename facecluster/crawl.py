@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from facecluster.errors import UsageProblem
+from facecluster.files import special_kind
 from facecluster.sources import EXTENSIONS, SIDECAR_EXTENSIONS
 from facecluster.sources.photo import EXTENSIONS as PHOTO_EXTENSIONS  # noqa: F401 (the name callers knew)
 
@@ -127,19 +128,6 @@ def clamp_ns(ns: int) -> int:
         clamp_ns(15032385535 * 10**9)  # 9223372036854775807
     """
     return max(-(2**63), min(2**63 - 1, ns))
-
-
-def special_kind(mode: int) -> str:
-    """What a file that is not a regular file or folder is, in words.
-
-    Example:
-        special_kind(os.stat("/dev/null").st_mode)  # "a character device"
-    """
-    for test, kind in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "a special file"
 
 
 def _excluded(path: str, name: str, patterns: Sequence[str]) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from facecluster import config
 from facecluster.atomic import atomic_path, check_new_file, write_atomic
 from facecluster.errors import FaceclusterError
+from facecluster.files import FileTooBig, read_regular
 from facecluster.people import PeopleError, clean_name, is_text
 from facecluster.store import Store
 from facecluster.xmp import iou
@@ -39,7 +40,8 @@ class NameFileError(FaceclusterError):
 
 @dataclass
 class ImportSummary:
-    named: dict[str, int] = field(default_factory=dict)  # name -> faces given that name
+    named: dict[str, int] = field(default_factory=dict)  # name -> faces given that name (they had another or none)
+    unchanged: int = 0  # faces that had that name already
     not_found: int = 0  # keys whose photo or face is not in this database
     conflicts: int = 0  # faces another named person already holds: left alone
     refused: dict[str, str] = field(default_factory=dict)  # name as in the file -> why it was not imported
@@ -146,13 +148,18 @@ def apply_names(store: Store, people: list[tuple[str, list[dict]]], what: str,
                 if current is not None and current in named_ids and current != target:
                     summary.conflicts += 1
                     continue
+                if current is not None and current == target:
+                    # Already that person's: set as the user's own choice (safe from regrouping), not counted as imported.
+                    store.assign_faces([(target, "user", face_id)])
+                    summary.unchanged += 1
+                    continue
                 if target is None:
                     target = cache[(model, name)] = store.name_person_new(model, name)
                     named_ids.add(target)
                     created.append(target)
                 store.assign_faces([(target, "user", face_id)])
                 summary.named[name] = summary.named.get(name, 0) + 1
-            if summary.named:
+            if summary.named or summary.unchanged:
                 before["created"] = created
                 faces = sum(summary.named.values())
                 store.log_action("import", f"{what}: {len(summary.named)} name{'s' * (len(summary.named) != 1)} "
@@ -169,9 +176,10 @@ def read_name_file(source: Path) -> list[tuple[str, list[dict]]]:
         read_name_file(Path("names.json"))[0]  # ("Alice", [{"photo_sha256": "9f2c...", "box": [...]}])
     """
     try:
-        if source.stat().st_size > MAX_NAME_FILE_BYTES:
-            raise NameFileError(f"{source} is too big to be a facecluster name file")
-        text = source.read_bytes().decode("utf-8")
+        # Only a regular file, read with a limit: a symlink to /dev/zero grew to 24 GB before, a FIFO waited for ever.
+        text = read_regular(source, MAX_NAME_FILE_BYTES).decode("utf-8")
+    except FileTooBig:
+        raise NameFileError(f"{source} is too big to be a facecluster name file") from None
     except OSError as e:
         raise FaceclusterError(f"cannot read {source}: {e.strerror or e}") from None
     except UnicodeDecodeError:

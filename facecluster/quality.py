@@ -81,7 +81,7 @@ def thumb_sharpness(jpeg: bytes | None) -> float:
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(jpeg)) as im:
+        with Image.open(io.BytesIO(jpeg), formats=["JPEG"]) as im:  # our own thumbnails: JPEG, and nothing else is tried
             gray = np.asarray(im.convert("L"), np.float32)
     except (OSError, ValueError):
         return 0.0

@@ -18,7 +18,6 @@ import math
 import multiprocessing
 import os
 import signal
-import stat
 import sys
 import threading
 import time
@@ -32,9 +31,10 @@ import numpy as np
 
 from facecluster import config
 from facecluster.align import align_faces
-from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl, special_kind
+from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
+from facecluster.files import NotRegularFile, open_regular
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.models.base import Detections
 from facecluster.records import Face, FileResult, PhotoFacts
@@ -647,33 +647,12 @@ def _prepare_file(entry: CrawlEntry, options: ScanOptions, known_hashes: frozens
     return ready
 
 
-class _NotRegular(Exception):
-    pass
-
-
-def open_regular(path: str):
-    """Open a regular file for reading, without ever blocking on a FIFO or device put in its place.
-
-    Example:
-        with open_regular("/photos/a.jpg") as f: f.read(10)
-    """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _NotRegular(special_kind(mode))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _prepare(entry: CrawlEntry, options: ScanOptions, known_hashes: frozenset[str],
              facts: PhotoFacts) -> FileResult | _Prepared:
     try:
         f = open_regular(entry.path)
-    except _NotRegular as e:
-        return FileResult(_failed(facts, f"skipped: {e}, not a regular file"))
+    except NotRegularFile as e:
+        return FileResult(_failed(facts, f"skipped: {e.strerror}"))
     except OSError as e:
         return FileResult(_failed(facts, f"cannot read file: {e.strerror or e}"))
     kind = kind_of(entry.path) or "photo"
@@ -725,16 +704,17 @@ def _finish(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> 
         return FileResult(facts, fatal=str(e))
     except Exception as e:  # a model choking on one odd image must not end the scan
         return FileResult(_failed(facts, f"face detection failed: {type(e).__name__}: {e}"))
-    note = ready.note
+    note = None
     if faces:
         try:
-            regions = read_regions(entry.path, data, photo.width, photo.height)
+            regions, note = read_regions(entry.path, data, photo.width, photo.height)
         except Exception as e:  # a sidecar we cannot read costs its names, not the photo
             regions, note = [], f"XMP face names not read: {type(e).__name__}: {str(e)[:200]}"
         if regions:
             names = match_regions(regions, [f.box for f in faces])
             faces = [replace(f, label=name) for f, name in zip(faces, names)]
-    return FileResult(facts, faces, note=note)
+    notes = [n for n in (ready.note, note) if n]  # the source's (a .CR2 that is a JPEG), then the sidecar's
+    return FileResult(facts, faces, note="; ".join(notes) or None)
 
 
 def _finish_video(ready: _Prepared, pack: ModelPack, pool: Executor | None = None) -> FileResult:

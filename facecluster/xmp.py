@@ -27,10 +27,11 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+
+from facecluster.files import FileTooBig, NotRegularFile, read_regular
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -121,10 +122,32 @@ def sidecar_candidates(photo: str) -> list[str]:
 
 
 def existing_sidecar(photo: str) -> str | None:
+    """The first of `sidecar_candidates` that exists in any form: a FIFO, a device or a symlink
+    (even a dangling one) counts, so that it is reported and left alone, never passed over for
+    another candidate or replaced by a regular file."""
     for candidate in sidecar_candidates(photo):
-        if os.path.isfile(candidate):
+        if os.path.lexists(candidate):
             return candidate
     return None
+
+
+def read_sidecar(path: str, follow_symlinks: bool = True) -> bytes:
+    """A sidecar's bytes, if it is a regular file of at most MAX_SIDECAR_BYTES; else SidecarProblem with why.
+
+    Opened without blocking (a FIFO returns at once) and checked on the open
+    descriptor, so a symlink to /dev/zero is refused rather than read for ever.
+
+    Example:
+        read_sidecar("IMG_1.jpg.xmp")
+    """
+    try:
+        return read_regular(path, MAX_SIDECAR_BYTES, follow_symlinks)
+    except (NotRegularFile, FileTooBig) as e:
+        raise SidecarProblem(e.strerror) from None
+    except OSError as e:
+        if not follow_symlinks and os.path.islink(path):
+            raise SidecarProblem("a symbolic link, not a regular file") from None
+        raise SidecarProblem(f"cannot read it: {e.strerror or e}") from None
 
 
 def embedded_xmp(data: bytes) -> bytes | None:
@@ -136,24 +159,24 @@ def embedded_xmp(data: bytes) -> bytes | None:
     return data[start : end + len(b"</x:xmpmeta>")] if end > 0 else None
 
 
-def read_regions(photo: str, data: bytes, width: int, height: int) -> list[Region]:
-    """Named face regions from the sidecar (preferred, as apps write there) or the embedded XMP."""
-    packets = []
+def read_regions(photo: str, data: bytes, width: int, height: int) -> tuple[list[Region], str | None]:
+    """Named face regions from the sidecar (preferred, as apps write there) or the embedded XMP,
+    and, where the sidecar could not be read, a warning saying why (the photo itself is never lost).
+
+    Example:
+        regions, warning = read_regions("/p/IMG_1.jpg", jpeg_bytes, 4032, 3024)
+    """
+    warning = None
     sidecar = existing_sidecar(photo)
     if sidecar:
         try:
-            if os.path.getsize(sidecar) <= MAX_SIDECAR_BYTES:
-                packets.append(Path(sidecar).read_bytes())
-        except (OSError, MemoryError):
-            pass
+            regions = _regions_in(parse_xml(read_sidecar(sidecar)), width, height)
+            if regions:
+                return regions, None
+        except SidecarProblem as e:
+            warning = f"face names in its sidecar {os.path.basename(sidecar)} not read: {e}"
     embedded = embedded_xmp(data)
-    if embedded:
-        packets.append(embedded)
-    for packet in packets:
-        regions = parse_regions(packet, width, height)
-        if regions:
-            return regions
-    return []
+    return (parse_regions(embedded, width, height) if embedded else []), warning
 
 
 def parse_regions(packet: bytes, width: int, height: int) -> list[Region]:
@@ -165,7 +188,11 @@ def parse_regions(packet: bytes, width: int, height: int) -> list[Region]:
     try:
         root = parse_xml(packet)
     except SidecarProblem:
-        return []  # a broken sidecar must not cost the photo
+        return []  # a broken packet must not cost the photo
+    return _regions_in(root, width, height)
+
+
+def _regions_in(root: ET.Element, width: int, height: int) -> list[Region]:
     regions = []
     for item in root.iter(_q("mwg-rs:RegionList")):
         for li in item.iter(_q("rdf:li")):
@@ -302,12 +329,18 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
     mwg = home.find(_q("mwg-rs:Regions"))
     if mwg is None:
         mwg = ET.SubElement(home, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
-    for old in mwg.findall(_q("mwg-rs:AppliedToDimensions")):
-        mwg.remove(old)
-    mwg.insert(0, ET.Element(_q("mwg-rs:AppliedToDimensions"), {
-        _q("stDim:w"): str(width), _q("stDim:h"): str(height), _q("stDim:unit"): "pixel",
-    }))
     bag = _bag(mwg, "mwg-rs:RegionList")
+    # AppliedToDimensions belongs to the whole list: another app placed its regions against the
+    # dimensions it wrote, so while one of its regions is in the list they are kept as it wrote
+    # them (ours are normalised, right at any size). Ours only where there is none, or where
+    # every region left is ours.
+    dimensions = mwg.findall(_q("mwg-rs:AppliedToDimensions"))
+    if not dimensions or not bag.findall(_q("rdf:li")):
+        for old in dimensions:
+            mwg.remove(old)
+        mwg.insert(0, ET.Element(_q("mwg-rs:AppliedToDimensions"), {
+            _q("stDim:w"): str(width), _q("stDim:h"): str(height), _q("stDim:unit"): "pixel",
+        }))
     for r in regions:
         x, y, w, h = _normalised(r.box, width, height)
         li = ET.SubElement(bag, _q("rdf:li"), {_q("rdf:parseType"): "Resource"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +53,7 @@ def t1_path() -> Path:
 
 @pytest.fixture(scope="session")
 def t1(t1_path: Path) -> np.ndarray:
-    return np.asarray(Image.open(t1_path).convert("RGB"))
+    return np.asarray(Image.open(t1_path, formats=["JPEG"]).convert("RGB"))
 
 
 def jpeg_bytes(rgb: np.ndarray, exif: bytes | None = None, **kwargs) -> bytes:
@@ -124,3 +126,26 @@ def cli_ok(db, *args):
     result = cli_run(db, *args)
     assert result.exit_code == 0, result.output
     return result
+
+
+def beside_a_fifo(fifo: Path, call: Callable[[], object], deadline: float = 60.0) -> tuple[object, bool]:
+    """`call()` run with a FIFO at `fifo` that nobody writes to: (what it returned, whether it blocked).
+
+    Code that opens the FIFO for reading waits there for ever. Past `deadline`
+    seconds (a correct `call` returns long before), the call is taken to be
+    blocked: the FIFO is given a writer that closes at once, so the reader sees
+    the end of the file, the call returns, and the test fails instead of hanging.
+    """
+    os.mkfifo(fifo)
+    returned: list[object] = []
+    worker = threading.Thread(target=lambda: returned.append(call()), daemon=True)
+    worker.start()
+    worker.join(deadline)
+    blocked = worker.is_alive()
+    while worker.is_alive():
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # fails (ENXIO) while no reader is waiting
+        except OSError:
+            pass
+        worker.join(1)
+    return (returned[0] if returned else None), blocked

@@ -33,7 +33,7 @@ from facecluster.scan import face_thumbnail
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
-from tests.conftest import jpeg_bytes
+from tests.conftest import beside_a_fifo, jpeg_bytes
 
 HOSTILE = "<script>alert(1)</script> & Co"
 NOT_UTF8 = os.fsdecode(b"caf\xe9.jpg")
@@ -579,3 +579,13 @@ def test_scan_reads_names_from_our_sidecars_and_exiftools(library, tmp_path):
     offered = json.loads(ok(fresh, "suggest", "--for", "Jerry", "--json").stdout)["groups"]
     jerry_group = next(p for p in json_of(fresh)["people"] if not p["name"] and any("/Jerry_Seinfeld/" in f["photo"] for f in p["faces"]))
     assert offered[0]["group"] == jerry_group["id"] and offered[0]["likelihood"] == "very likely"
+
+
+def test_html_marker_that_is_not_a_regular_file_does_not_hang_the_export(made_library, tmp_path):
+    photos, db, named, unnamed = made_library
+    site = tmp_path / "site"
+    site.mkdir()
+    result, blocked = beside_a_fifo(site / ".facecluster-site", lambda: run(db, "export", "--html", str(site)))
+    assert not blocked  # it waited for a writer for ever before
+    assert result.exit_code == 0, result.output
+    assert (site / "index.html").exists()

@@ -3,6 +3,7 @@
 import io
 import os
 import sqlite3
+import stat
 
 import numpy as np
 import pytest
@@ -225,3 +226,60 @@ def test_mutated_photos_never_crash_decode(original, flips, cut):
     for position, value in flips:
         data[position % len(data)] = value
     _decode_or_error(bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+def test_a_scan_never_runs_another_program_on_a_document(tmp_path, astronaut, monkeypatch):
+    from tests.test_decode import DOCUMENTS
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes(jpeg_bytes(astronaut))
+    for name, (data, _) in DOCUMENTS.items():
+        (folder / name).write_bytes(data)
+    (folder / "loop.heic").write_bytes(DOCUMENTS["postscript_loop.jpg"][0])
+    # A `gs` first on the PATH that only says it ran: the workers (spawned, so they inherit
+    # the PATH) would find it as Pillow's EPS plugin finds Ghostscript.
+    bin_dir, ran = tmp_path / "bin", tmp_path / "programs-run.txt"
+    bin_dir.mkdir()
+    for program in ("gs", "gswin64c", "pdftoppm", "convert", "magick"):
+        (bin_dir / program).write_text(f'#!/bin/sh\necho "{program} $*" >> "{ran}"\nexit 1\n')
+        (bin_dir / program).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    db = tmp_path / "docs.db"
+    result = scan(db, folder, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert not ran.exists(), ran.read_text()
+    got = {os.path.basename(p): v for p, v in photos(db).items()}
+    assert got["good.jpg"][0] == "ok"
+    for name, (_, kind) in [*DOCUMENTS.items(), ("loop.heic", (None, "a PostScript document"))]:
+        status, error = got[name][:2]
+        assert status == "failed" and f"not an image: {kind}, not opened" in error, (name, error)
+        assert name in result.stdout
+
+
+def test_sidecars_that_cannot_be_read_are_warnings_at_scan(tmp_path, astronaut):
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for i, name in enumerate(["fifo", "zero", "dangling", "huge", "broken", "plain"]):
+        (folder / f"{name}.jpg").write_bytes(encode(Image.fromarray(astronaut), "JPEG", quality=80 + i))
+    os.mkfifo(folder / "fifo.jpg.xmp")
+    os.symlink("/dev/zero", folder / "zero.jpg.xmp")
+    os.symlink(folder / "gone.xmp", folder / "dangling.xmp")
+    with open(folder / "huge.xmp", "wb") as f:
+        f.truncate(17 << 20)
+    (folder / "broken.jpg.xmp").write_bytes(b"<x:xmpmeta><rdf:RDF>& not xml")
+    db = tmp_path / "sidecars.db"
+    result = scan(db, folder, "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    got = {os.path.basename(p): v for p, v in photos(db).items()}
+    assert all(status == "ok" and faces == 1 for status, _, faces, *_ in got.values()), got
+    for photo, sidecar, reason in [
+        ("fifo.jpg", "fifo.jpg.xmp", "a FIFO (named pipe), not a regular file"),
+        ("zero.jpg", "zero.jpg.xmp", "a character device, not a regular file"),
+        ("dangling.jpg", "dangling.xmp", "cannot read it: No such file or directory"),
+        ("huge.jpg", "huge.xmp", "larger than 16 MB (17 MB)"),
+        ("broken.jpg", "broken.jpg.xmp", "not well-formed XML"),
+    ]:
+        assert f"{photo}: face names in its sidecar {sidecar} not read: {reason}" in result.stderr, result.stderr
+    assert "plain.jpg" not in result.stderr
+    assert stat.S_ISFIFO(os.lstat(folder / "fifo.jpg.xmp").st_mode) and os.path.islink(folder / "zero.jpg.xmp")

@@ -1,12 +1,14 @@
 """names --export / --import: the schema is checked before anything is imported; every name goes through clean_name."""
 
 import json
+import os
 
 import pytest
 
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
+from tests.conftest import beside_a_fifo
 from tests.test_export import add_photo, make_person
 
 BOX = (100.0, 80.0, 120.0, 140.0)
@@ -107,3 +109,40 @@ def test_imported_names_go_through_clean_name(tmp_path):
     assert "not imported: 1:" in result.stderr and "\x1b" not in result.stderr
     assert "Imported 2 names for 2 faces" in result.stderr
     ok(fresh, "show", "Bob Lee")  # every imported person can be reached by its name
+
+
+def test_the_import_counts_only_the_faces_it_changed(tmp_path):
+    named = named_library(tmp_path, ["Ann", "Bob", "Cy"])
+    names = tmp_path / "names.json"
+    ok(named, "names", "--export", str(names))
+    fresh = fresh_copy(tmp_path, named)
+    first = ok(fresh, "names", "--import", str(names))
+    assert "Imported 3 names for 3 faces; 0 had that name already" in first.stderr
+    # Everything is in place now: an import again changes nothing, and says so.
+    again = ok(fresh, "names", "--import", str(names))
+    assert "Imported 0 names for 0 faces; 3 had that name already" in again.stderr
+    assert "  Ann:" not in again.stderr
+    assert people_of(fresh) == {"Ann": 1, "Bob": 1, "Cy": 1}
+    # One face given back its name among faces that kept theirs: one counted.
+    store = Store(fresh)
+    bob = store.find_people("Bob")[0].id
+    store.close()
+    ok(fresh, "name", str(bob), "--unset")
+    third = ok(fresh, "names", "--import", str(names))
+    assert "Imported 1 name for 1 face; 2 had that name already" in third.stderr and "  Bob: 1 face" in third.stderr
+
+
+def test_a_name_file_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path):
+    zero = tmp_path / "zero.json"
+    os.symlink("/dev/zero", zero)  # read whole, it grew to 24 GB before the kernel stepped in
+    db = tmp_path / "faces.db"
+    result = run(db, "names", "--import", str(zero))
+    assert result.exit_code == 1 and f"cannot read {zero}: a character device, not a regular file" in result.output
+
+
+def test_a_name_file_that_is_a_fifo_is_refused_without_waiting(tmp_path):
+    db = tmp_path / "faces.db"
+    fifo = tmp_path / "names.json"
+    result, blocked = beside_a_fifo(fifo, lambda: run(db, "names", "--import", str(fifo)))
+    assert not blocked  # it waited for a writer for ever before
+    assert result.exit_code == 1 and f"cannot read {fifo}: a FIFO (named pipe), not a regular file" in result.output

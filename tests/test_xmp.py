@@ -3,6 +3,8 @@
 exiftool reads every sidecar back: it is the reference other photo apps agree with.
 """
 
+import os
+import stat
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -125,6 +127,8 @@ def test_no_property_of_another_app_is_lost(tmp_path):
     old = [r for r in before["XMP-mwg-rs:RegionInfo"]["RegionList"] if r.get("Name") != "Ann"]
     assert regions[: len(old)] == old  # Bob, the pet and the focus region, exactly as they were
     assert [r["Name"] for r in regions[len(old):]] == ["Ann"] and regions[-1]["Area"]["W"] != 0.3  # ours replaced
+    # The dimensions the other app placed its regions against, as it wrote them (not our 640 x 480).
+    assert after["XMP-mwg-rs:RegionInfo"]["AppliedToDimensions"] == {"W": 100, "H": 100, "Unit": "pixel"}
     mp = after["XMP-MP:RegionInfoMP"]
     assert mp["DateRegionsValid"] == before["XMP-MP:RegionInfoMP"]["DateRegionsValid"]
     assert [r["PersonDisplayName"] for r in mp["Regions"]] == ["Carol", "Ann"]
@@ -191,3 +195,42 @@ def test_names_read_from_xmp_go_through_clean_name():
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
     ).encode()
     assert [r.name for r in parse_regions(packet, 1000, 1000)] == ["Ann Lee"]
+
+
+def test_applied_to_dimensions_is_ours_only_where_every_region_is_ours():
+    mine = sidecar_with_regions(None, [Region("Ann", (10, 20, 30, 40))], 640, 480)
+    assert b'stDim:w="640"' in mine
+    # Our region moved and the photo's size changed (say, scanned again after an edit): ours follow.
+    again = sidecar_with_regions(mine, [Region("Ann", (12, 20, 30, 40))], 1280, 960)
+    assert b'stDim:w="1280"' in again and b'stDim:w="640"' not in again
+    theirs = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              b'<rdf:Description rdf:about="" xmlns:mwg-rs="http://www.metadataworkinggroup.com/schemas/regions/" '
+              b'xmlns:stDim="http://ns.adobe.com/xap/1.0/sType/Dimensions#" xmlns:stArea="http://ns.adobe.com/xmp/sType/Area#">'
+              b'<mwg-rs:Regions rdf:parseType="Resource"><mwg-rs:AppliedToDimensions stDim:w="4000" stDim:h="3000" '
+              b'stDim:unit="pixel"/><mwg-rs:RegionList><rdf:Bag><rdf:li rdf:parseType="Resource"><mwg-rs:Name>Bob</mwg-rs:Name>'
+              b'<mwg-rs:Type>Face</mwg-rs:Type><mwg-rs:Area stArea:x="0.5" stArea:y="0.5" stArea:w="0.1" stArea:h="0.1" '
+              b'stArea:unit="normalized"/></rdf:li></rdf:Bag></mwg-rs:RegionList></mwg-rs:Regions></rdf:Description></rdf:RDF></x:xmpmeta>')
+    merged = sidecar_with_regions(theirs, [Region("Ann", (10, 20, 30, 40))], 640, 480)
+    assert b'stDim:w="4000" stDim:h="3000"' in merged and b'stDim:w="640"' not in merged
+    assert sidecar_with_regions(merged, [Region("Ann", (10, 20, 30, 40))], 640, 480) == merged
+
+
+def test_sidecars_that_are_not_regular_files_are_left_alone_and_reported(tmp_path):
+    db, photos = library(tmp_path, 4)
+    zero, fifo, linked = (Path(str(p) + ".xmp") for p in photos[:3])
+    os.symlink("/dev/zero", zero)  # read whole, it never ends; replaced, it became a 0666 regular file
+    os.mkfifo(fifo)  # opened for reading, it waits for a writer for ever
+    elsewhere = tmp_path / "elsewhere.xmp"
+    elsewhere.write_bytes(sidecar_with_regions(None, [Region("Bob", (1, 2, 3, 4))], 640, 480))
+    before = elsewhere.read_bytes()
+    os.symlink(elsewhere, linked)
+    result = run(db, "export", "--xmp")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"not written: {zero}: left untouched: a symbolic link, not a regular file" in result.stderr
+    assert f"not written: {fifo}: left untouched: a FIFO (named pipe), not a regular file" in result.stderr
+    assert f"not written: {linked}: left untouched: a symbolic link, not a regular file" in result.stderr
+    assert "3 sidecars or names could not be written" in result.output
+    assert os.readlink(zero) == "/dev/zero" and stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert os.readlink(linked) == str(elsewhere) and elsewhere.read_bytes() == before
+    assert region_names(tags_of(str(photos[3]) + ".xmp")) == ["Ann"]
+    assert not [p for p in (tmp_path / "photos").iterdir() if p.name.startswith(".fc-")]

@@ -86,7 +86,7 @@ def sharpness(jpeg: bytes | None) -> float:
         return 0.0
     from PIL import Image
 
-    grey = np.asarray(Image.open(io.BytesIO(jpeg)).convert("L"), np.float32)
+    grey = np.asarray(Image.open(io.BytesIO(jpeg), formats=["JPEG"]).convert("L"), np.float32)
     if grey.shape[0] < 3 or grey.shape[1] < 3:
         return 0.0
     lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1])

@@ -33,6 +33,7 @@ from facecluster import config
 from facecluster.atomic import AtomicBatch, write_atomic
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.export import Collection, PersonExport, collect, representative
+from facecluster.files import read_regular
 from facecluster.names import portable_path
 from facecluster.people import plural
 from facecluster.queries import faces_by_year
@@ -43,6 +44,7 @@ CARDS_PER_PAGE = 200
 FACES_PER_PAGE = 500
 MARKER = ".facecluster-site"
 MARKER_FORMAT = "facecluster-html"
+MAX_MARKER_BYTES = 64 * 1024 * 1024  # lists every file of the site: 20,000 people take about 1 MB
 # Names this module writes; only these are ever removed, and only when the marker lists them.
 OUR_FILES = re.compile(
     r"(index(-\d+)?|person-\d+(-\d+)?|unclustered(-\d+)?)\.html|style\.css|app\.js|thumbs/\d+-[0-9a-f]{8}(-s)?\.(jpg|svg)"
@@ -141,7 +143,8 @@ def _claim(folder: Path, force: bool, dry_run: bool = False) -> set[str]:
 
 def _read_marker(path: Path) -> set[str]:
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        # A regular file only, and a small one: a FIFO or a symlink to /dev/zero put here must not hang the export.
+        document = json.loads(read_regular(path, MAX_MARKER_BYTES).decode("utf-8"))
         files = document.get("files", []) if isinstance(document, dict) else []
         return {f for f in files if isinstance(f, str)}
     except (OSError, ValueError, RecursionError):
@@ -327,7 +330,7 @@ def square_thumbnail(data: bytes, face: ExportFace) -> bytes:
     if not _near_an_edge(face):
         return data  # the crop was not cut: no need to open it (this keeps a rerun with 20,000 faces fast)
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=["JPEG"])  # our own thumbnails: nothing else is tried
         width, height = image.size
         if width == height:
             return data

@@ -15,7 +15,7 @@ from facecluster.atomic import write_atomic
 from facecluster.errors import FaceclusterError
 from facecluster.export import collect
 from facecluster.store import Store
-from facecluster.xmp import MAX_SIDECAR_BYTES, Region, SidecarProblem, existing_sidecar, sidecar_with_regions, xml_safe
+from facecluster.xmp import Region, SidecarProblem, existing_sidecar, read_sidecar, sidecar_with_regions, xml_safe
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,18 @@ def _one_sidecar(photo: str, width: int, height: int, regions: list[Region], dry
     created = sidecar is None
     target = Path(sidecar or photo + ".xmp")
     old = None
-    if not created:
-        try:
-            if target.stat().st_size > MAX_SIDECAR_BYTES:
-                raise SidecarProblem(f"left untouched: larger than {MAX_SIDECAR_BYTES // 2**20} MB")
-            old = target.read_bytes()
-        except OSError as e:
-            raise SidecarProblem(f"cannot read it: {e.strerror or e}") from None
-    regions.sort(key=lambda r: (r.name, r.box))
     try:
+        if not created:
+            # Only a regular file is merged into and replaced: a symlink (to /dev/zero, or to a
+            # sidecar elsewhere), a FIFO or a device is the user's, left as it is and reported.
+            old = read_sidecar(str(target), follow_symlinks=False)
+        regions.sort(key=lambda r: (r.name, r.box))
         new = sidecar_with_regions(old, regions, width, height)
     except SidecarProblem as e:
         raise SidecarProblem(f"left untouched: {e}") from None
     if new == old:
         return None
     if not dry_run:
-        write_atomic(target, new)
+        # A new sidecar never replaces a name that appeared since we looked (overwrite=False).
+        write_atomic(target, new, overwrite=not created)
     return SidecarChange(photo, str(target), tuple(sorted({r.name for r in regions})), created)

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-from facecluster.decode import DEFAULT_MAX_DECODE_BYTES, Decoded, DecodeError, PhotoInfo, decode, photo_info
+from facecluster.decode import DEFAULT_MAX_DECODE_BYTES, Decoded, DecodeError, PhotoInfo, decode, open_image, photo_info
 from facecluster.errors import short_reason
 from facecluster.sources.base import Still
 
@@ -122,7 +122,8 @@ def _preview(raw, flip: int, full_w: int, full_h: int, det_size: int, max_side: 
         return None
     if thumb.format == rawpy.ThumbFormat.JPEG:
         try:
-            with Image.open(io.BytesIO(thumb.data)) as img:
+            # Opened as a JPEG and nothing else: the preview is the RAW's bytes, not trusted to be what LibRaw says.
+            with open_image(io.BytesIO(thumb.data), formats=("JPEG",)) as img:
                 if max(img.size) < det_size:
                     return None
                 own = img.getexif().get(0x0112, 1)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import os
-import stat
 
 from facecluster.errors import DecodeError, FaceclusterError
+from facecluster.files import open_regular
 from facecluster.store import ExportFace
 
 SHOWN_SIDE = 1600  # pixels: larger than most browser windows, small enough to send at once
@@ -24,7 +23,7 @@ def photo_with_box(face: ExportFace, side: int = SHOWN_SIDE) -> bytes:
     from facecluster.decode import decode
 
     try:
-        with _open_regular(face.path) as f:
+        with open_regular(face.path) as f:  # a FIFO put in the photo's place must not hang the request
             photo = decode(f, max_side=side)
     except OSError as e:
         raise FaceclusterError(f"cannot read {face.path}: {e.strerror or e}") from None
@@ -39,17 +38,3 @@ def photo_with_box(face: ExportFace, side: int = SHOWN_SIDE) -> bytes:
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
 
-
-def _open_regular(path: str):
-    """The photo opened for reading, if it is still a regular file. A FIFO put in its place would
-    block a plain open() (and the request) until something writes to it; a device would stream
-    forever: O_NONBLOCK opens either at once, and fstat refuses them."""
-    # Local for now: the scan has the same check (scan.open_regular); one shared helper is planned.
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FaceclusterError(f"cannot show {path}: it is not a regular file any more")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
