@@ -479,7 +479,7 @@ def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, astrona
         photo.unlink()
     result = ok(db, "scan", "-q", "--prune", "--yes", str(library))
     assert ('5 photos are gone from disk, removed from the database with 4 faces of ignored people and 1 face '
-            'you marked "not this person"') in result.stdout
+            'you marked "not this person"') in result.stderr  # the summary goes to stderr
 
 
 def db_state(db):
@@ -556,7 +556,7 @@ BAD_COMMANDS = [
     (["ignore", "999"], 1, "no group 999"),
     (["ignore", "Nobody", "--undo"], 1, "no person named 'Nobody'"),
     (["remove", "999999"], 1, "no face with id 999999"),
-    (["remove", "-5"], 2, "No such option"),
+    (["remove", "-5"], 2, "'-5' is not a face id"),
     (["remove", "abc"], 2, "'abc' is not a face id"),
     (["export", "--json", "{tmp}/a_file/out.json"], 2, "not a folder"),
     (["export", "--csv", "{tmp}/missing/out.csv"], 2, "folder not found"),
@@ -564,7 +564,7 @@ BAD_COMMANDS = [
     (["export"], 2, "choose at least one of"),
     (["backup", "{tmp}/a_file"], 1, "exists already"),
     (["backup", "{tmp}/missing/copy.db"], 2, "folder not found"),
-    (["names", "--import", "{tmp}/missing.json"], 1, "cannot read"),
+    (["names", "--import", "{tmp}/missing.json"], 2, "not found"),
     (["names", "--import", "{tmp}/not.json"], 1, "not a facecluster name file"),
     (["names", "--export", "{tmp}/a_file/names.json"], 2, "not a folder"),
     (["names"], 2, "choose one of --export FILE or --import FILE"),
