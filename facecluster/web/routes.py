@@ -40,7 +40,7 @@ from facecluster.people import (
 from facecluster.people import unclustered as count_unclustered
 from facecluster.queries import faces_by_year
 from facecluster.suggestions import group_cards, same_person_page, suggest
-from facecluster.web.app import TOKEN_FIELD, open_store
+from facecluster.web.context import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
 
 bp = Blueprint("review", __name__)
