@@ -15,7 +15,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from facecluster import config
 from facecluster.drawn import add_face
 from facecluster.errors import FaceclusterError
-from facecluster.grouping import GroupOptions
+from facecluster.grouping import GroupOptions, regroup
+from facecluster.naming_rules import parse_id, plural
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
     NothingToDo,
@@ -29,11 +30,8 @@ from facecluster.people import (
     merge_people,
     name_person,
     not_a_person,
-    parse_id,
     people_page,
-    plural,
     recent_actions,
-    regroup,
     remove_faces,
     undo_last,
 )
