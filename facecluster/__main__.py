@@ -6,6 +6,7 @@ import sys
 def main() -> None:
     """Run the CLI; Ctrl-C while it is still loading (numpy, the models' libraries) exits 130 too."""
     try:
+        # Imported here, not at the top, so that a Ctrl-C while it loads is caught.
         from facecluster.cli import main as cli_main
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

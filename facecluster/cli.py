@@ -40,6 +40,7 @@ from facecluster.names import backup, export_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.identify import identify
 from facecluster.queries import PhotoQuery, find_photos
+from facecluster.naming_rules import parse_id, plural
 from facecluster.people import (
     NothingToDo,
     answer_same,
@@ -50,8 +51,6 @@ from facecluster.people import (
     undo_last,
     list_people,
     name_person,
-    parse_id,
-    plural,
     remove_faces,
     resolve,
     show_person,

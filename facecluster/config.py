@@ -6,6 +6,8 @@ import os
 import sys
 from pathlib import Path
 
+from facecluster.errors import FaceclusterError
+
 DB_ENV = "FACECLUSTER_DB"
 DB_FILENAME = "facecluster.db"
 
@@ -89,8 +91,6 @@ def lock_wait_seconds() -> float:
     Example:
         deadline = time.monotonic() + lock_wait_seconds()
     """
-    from facecluster.errors import FaceclusterError
-
     text = os.environ.get(LOCK_WAIT_ENV)
     if text is None or not text.strip():
         return LOCK_WAIT_SECONDS

@@ -25,12 +25,13 @@ import numpy as np
 
 from facecluster import config
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, decode
-from facecluster.errors import FaceclusterError, ModelError
+from facecluster.errors import FaceclusterError, ModelError, PeopleError
+from facecluster.geometry import iou
 from facecluster.models import DEFAULT_PACK, Detections, ModelPack, load_pack
-from facecluster.people import PeopleError, clean_name, group_number, parse_id, put_faces, resolve
+from facecluster.naming_rules import clean_name, group_number, parse_id
+from facecluster.people import put_faces, resolve
 from facecluster.scan import faces_from_detections, open_regular
 from facecluster.store import DrawPhoto, Store
-from facecluster.xmp import iou
 
 
 class DrawError(FaceclusterError):

@@ -39,3 +39,7 @@ def short_reason(e: BaseException) -> str:
     """
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return text[:200]
+
+
+class PeopleError(FaceclusterError):
+    """An unknown person, an empty name, nothing to group, ..."""

@@ -40,9 +40,11 @@ from facecluster.cluster import (
     strict_small_groups,
     trim_loose,
 )
-from facecluster.errors import UsageProblem
+from facecluster.errors import PeopleError, UsageProblem
 from facecluster.models import DEFAULT_PACK
-from facecluster.people import PeopleError, clean_name
+from facecluster.naming_rules import clean_name
+from facecluster.people import PersonChange, compare_people
+from facecluster.quality import thumb_quality
 from facecluster.store import GroupingInputs, Store
 
 
@@ -377,8 +379,6 @@ def fill_face_quality(store: Store, model: str, progress: Callable[[str], None] 
     Example:
         fill_face_quality(store, "sface")
     """
-    from facecluster.quality import thumb_quality
-
     filled = 0
     while True:
         rows = store.faces_without_quality(model)
@@ -421,3 +421,20 @@ def _adopt_xmp_names(store: Store, model: str, data: GroupingInputs) -> int:
             store.assign_faces([(named[raw], "xmp", face_id)])
             adopted += 1
     return adopted
+
+
+@dataclass(frozen=True)
+class Regrouped:
+    summary: GroupSummary
+    changes: list[PersonChange]
+
+
+def regroup(store: Store, options: GroupOptions | None = None) -> Regrouped:
+    """Run `group` and say what it changed, person by person.
+
+    Example:
+        regroup(store).changes
+    """
+    before = store.people_summaries()
+    summary = group(store, options)
+    return Regrouped(summary, compare_people(before, store.people_summaries()))

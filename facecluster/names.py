@@ -22,11 +22,11 @@ from pathlib import Path
 
 from facecluster import config
 from facecluster.atomic import atomic_path, check_new_file, write_atomic
-from facecluster.errors import FaceclusterError
+from facecluster.errors import FaceclusterError, PeopleError
+from facecluster.geometry import iou
 from facecluster.files import FileTooBig, read_regular
-from facecluster.people import PeopleError, clean_name, is_text
+from facecluster.naming_rules import clean_name, is_text
 from facecluster.store import Store
-from facecluster.xmp import iou
 
 FORMAT = "facecluster-names"
 VERSION = 1

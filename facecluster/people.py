@@ -7,15 +7,11 @@ never undoes them.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
-from facecluster.errors import FaceclusterError
+from facecluster.errors import PeopleError
+from facecluster.naming_rules import MAX_ID, clean_name, group_number, is_text, name_order, plural
 from facecluster.store import PersonFace, PersonRow, PersonSummary, Store
-
-
-class PeopleError(FaceclusterError):
-    """An unknown person, an empty name, nothing to group, ..."""
 
 
 class NothingToDo(PeopleError):
@@ -49,71 +45,6 @@ def resolve(store: Store, target: str) -> PersonRow:
     if len(found) > 1:
         raise PeopleError(f"{text!r} names {len(found)} people (one per model pack); use the number instead")
     return found[0]
-
-
-MAX_ID = 2**63 - 1  # SQLite's largest integer: a bigger number is no group, not an OverflowError
-
-
-def parse_id(text: str) -> int | None:
-    """A group or face id typed by the user: ASCII digits naming a number SQLite can hold, else None.
-
-    Example:
-        parse_id("12") == 12; parse_id("²") is None; parse_id(str(2**63)) is None
-    """
-    text = text.strip()
-    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) <= MAX_ID else None
-
-# Control characters (C0, DEL, C1: ESC starts terminal escape sequences, and they make XML invalid)
-# and invisible format characters (bidi overrides reorder what a terminal shows; zero-width spaces
-# make two names look alike) are refused in names, except the joiners that emoji and Indic scripts need.
-_ALLOWED_FORMAT = frozenset("\u200c\u200d")  # zero-width non-joiner, zero-width joiner
-
-
-def group_number(text: str) -> int | None:
-    """The group number `text` stands for ("12", "#12", "-1"), or None when it is a name.
-
-    Example:
-        group_number("#12") == 12
-    """
-    digits = text[1:] if text.startswith("#") else text
-    body = digits[1:] if digits[:1] in ("+", "-") else digits
-    return int(digits) if body.isdecimal() else None
-
-
-def is_text(text: str) -> bool:
-    """False for command-line bytes that were not UTF-8 (Python keeps them as lone surrogates)."""
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def clean_name(name: str) -> str:
-    """The one check and tidy-up of a person's name, wherever it comes from (command line, name file, XMP).
-
-    White space runs become one space and the ends are trimmed; the text is put in NFC form so that
-    an accented letter typed two ways is one name. Refused with a PeopleError: an empty name, one
-    that looks like a group number, one over 200 characters, bytes that are not UTF-8, control
-    characters (ESC, BEL, NUL, ...) and invisible format characters (bidi overrides, zero-width spaces).
-
-    Example:
-        clean_name("  Alice   Smith ") == "Alice Smith"
-    """
-    if not is_text(name):
-        raise PeopleError("a name must be text: this one holds bytes that are not UTF-8")
-    cleaned = unicodedata.normalize("NFC", " ".join(name.split()))
-    if not cleaned:
-        raise PeopleError("a name cannot be empty")
-    if len(cleaned) > 200:
-        raise PeopleError("a name can be at most 200 characters")
-    for ch in cleaned:
-        category = unicodedata.category(ch)
-        if category == "Cc" or (category == "Cf" and ch not in _ALLOWED_FORMAT):
-            raise PeopleError(f"a name cannot hold control or invisible characters (this one holds U+{ord(ch):04X})")
-    if cleaned.lstrip("#+-").isdigit():
-        raise PeopleError(f"{cleaned!r} looks like a group number; a name needs a letter")
-    return cleaned
 
 
 @dataclass(frozen=True)
@@ -222,22 +153,6 @@ def list_people(store: Store, include_ignored: bool = False) -> list[PersonSumma
     return sorted(rows, key=lambda p: (p.ignored, p.name is None, name_order(p.name or ""), -p.faces, p.id))
 
 
-def name_order(name: str) -> tuple[str, str, str]:
-    """Sort key for names, the same whatever the locale: accents and case ignored first ("Élton"
-    between "Eli" and "Emma", not after "Sheldon"), then the exact spelling breaks ties.
-
-    Example:
-        sorted(["Sheldon", "Élton", "eli"], key=name_order) == ["eli", "Élton", "Sheldon"]
-    """
-    decomposed = unicodedata.normalize("NFKD", name)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().translate(_BASE_LETTERS)
-    return bare, name.casefold(), name
-
-
-# Letters Unicode does not decompose into a base letter and a mark, sorted as that base letter.
-_BASE_LETTERS = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ħ": "h", "ı": "i", "æ": "ae", "œ": "oe", "þ": "th"})
-
-
 def show_person(store: Store, target: str) -> tuple[PersonRow, list[PersonFace]]:
     """A person's faces with their photos, in date order.
 
@@ -271,15 +186,6 @@ def _label(person: PersonRow) -> str:
 def _label_of(person_id: int, name: str | None) -> str:
     """How the action log names a person: "Ann (#12)", or "group 12"."""
     return f"{name} (#{person_id})" if name else f"group {person_id}"
-
-
-def plural(count: int, word: str, words: str | None = None) -> str:
-    """ "1 face", "2 faces"; `words` for plurals that are not word + s.
-
-    Example:
-        plural(1, "photo") == "1 photo"
-    """
-    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 def _ids(ids) -> str:
@@ -643,22 +549,3 @@ def compare_people(before: list[PersonSummary], after: list[PersonSummary]) -> l
         if count_a != count_b:
             changes.append(PersonChange(pid, (b or a).name, count_a, count_b))
     return sorted(changes, key=lambda c: (c.name is None, -abs(c.after - c.before), c.id))
-
-
-@dataclass(frozen=True)
-class Regrouped:
-    summary: object  # grouping.GroupSummary
-    changes: list[PersonChange]
-
-
-def regroup(store: Store, options=None) -> Regrouped:
-    """Run `group` and say what it changed, person by person.
-
-    Example:
-        regroup(store).changes
-    """
-    from facecluster.grouping import group  # grouping imports this module
-
-    before = store.people_summaries()
-    summary = group(store, options)
-    return Regrouped(summary, compare_people(before, store.people_summaries()))

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from facecluster.errors import UsageProblem
-from facecluster.people import MAX_ID, PeopleError, group_number, is_text
+from facecluster.errors import PeopleError, UsageProblem
+from facecluster.naming_rules import MAX_ID, group_number, is_text
 from facecluster.store import PhotoFaceRow, PhotoFilter, PhotoHit, Store
 
 

@@ -33,10 +33,12 @@ from facecluster import config
 from facecluster.align import align_faces
 from facecluster.crawl import CrawlEntry, CrawlWarning, check_roots, crawl
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError
+from facecluster.distributed import analyse_on_dask, check_installed, chunk_size, in_chunks
 from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.files import NotRegularFile, open_regular
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.models.base import Detections
+from facecluster.quality import thumb_quality
 from facecluster.records import Face, FileResult, PhotoFacts
 from facecluster.sources import kind_of, pairs
 from facecluster.sources import photo as photo_source
@@ -77,8 +79,6 @@ class ScanOptions:
         if not (math.isfinite(self.det_threshold) and 0 < self.det_threshold < 1):
             raise UsageProblem("--det-threshold must be between 0 and 1")
         if self.dask is not None:
-            from facecluster.distributed import check_installed
-
             check_installed()
 
     @property
@@ -363,12 +363,6 @@ READ_CHUNK = 1 << 20  # files are hashed a chunk at a time, never read whole int
 # read from there); bigger ones are decoded from the open file, and their XMP
 # is looked for in this much of their start.
 IN_MEMORY_BYTES = 64 << 20
-# Most files per worker task. A task is a run of files a worker decodes one
-# ahead of the one it analyses (see _Prefetch); results come back a task at a time.
-# On a 2-worker Dask LocalCluster, the 196-photo mix: runs of 4 files 7.49-7.81 s,
-# of 8 7.56-7.99 s, of 2 7.98-9.13 s (uneven ends against per-task overhead).
-CHUNK_FILES = 4
-
 _worker_pack: ModelPack | None = None
 _worker_options: ScanOptions | None = None
 
@@ -420,32 +414,6 @@ def _worker_analyse_chunk(items: list[tuple[CrawlEntry, frozenset[str]]]) -> lis
     return list(analyse_stream(items, _worker_pack, _worker_options))
 
 
-def chunk_size(files: int, workers: int) -> int:
-    """Files per task: enough for a worker to decode the next while it detects in this one,
-    few enough that every worker gets several tasks (the last ones finish together).
-
-    Example:
-        chunk_size(1000, 2)  # 4
-    """
-    return max(1, min(CHUNK_FILES, files // (workers * 4)))
-
-
-def in_chunks(items, size: int):
-    """Lists of `size` items (the last one shorter).
-
-    Example:
-        list(in_chunks(range(5), 2))  # [[0, 1], [2, 3], [4]]
-    """
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]]):
     """Results for every entry, in any order: in this process for one job, else worker processes
     (or a Dask cluster's workers, with `options.dask`).
@@ -462,9 +430,7 @@ def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, 
 
     items = ((entry, candidates(entry)) for entry in todo)
     if options.dask:
-        from facecluster.distributed import analyse_on_dask
-
-        yield from analyse_on_dask(options.dask, items, len(todo), options)
+        yield from analyse_on_dask(options.dask, items, len(todo), options, analyse_stream)
         return
     jobs = min(options.jobs, len(todo))
     if jobs == 1:
@@ -835,8 +801,6 @@ def _thumbs_and_quality(rgb: np.ndarray, boxes: np.ndarray, landmarks: list[list
     The quality is computed from what the database keeps (the thumbnail, landmarks
     as stored, size, score), so that filling an older database gives the very same number.
     """
-    from facecluster.quality import thumb_quality
-
     thumbs = [face_thumbnail(rgb, box) for box in boxes]
     qualities = [thumb_quality(thumb, [round(v, 2) for v in marks], size, score)
                  for thumb, marks, size, score in zip(thumbs, landmarks, sizes, scores)]

@@ -27,9 +27,9 @@ from sqlite_utils import Database
 
 from facecluster import config
 from facecluster.errors import StoreBusy, StoreError
+from facecluster.geometry import iou
 from facecluster.migrations import migrations
 from facecluster.records import Face, PhotoFacts
-from facecluster.xmp import iou
 
 try:
     import fcntl

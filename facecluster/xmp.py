@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 
+from facecluster.errors import PeopleError
 from facecluster.files import FileTooBig, NotRegularFile, read_regular
+from facecluster.geometry import iou
+from facecluster.naming_rules import clean_name
 
 NS = {
     "x": "adobe:ns:meta/",
@@ -222,8 +225,6 @@ def _regions_in(root: ET.Element, width: int, height: int) -> list[Region]:
 
 
 def _clean(name: str | None) -> str | None:
-    from facecluster.people import PeopleError, clean_name
-
     if name is None:
         return None
     try:
@@ -261,15 +262,6 @@ def match_regions(regions: list[Region], boxes: list[tuple[float, float, float, 
             names[i] = name
             used_regions.add(name)
     return names
-
-
-def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    h = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = w * h
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 # ---- writing -----------------------------------------------------------------------

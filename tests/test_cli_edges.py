@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from facecluster.cli import cli
-from facecluster.people import name_order
+from facecluster.naming_rules import name_order
 from tests import test_review
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run

@@ -16,7 +16,8 @@ from rich.console import Console
 
 from facecluster import cli as cli_module
 from facecluster import config
-from facecluster.people import PeopleError, clean_name, group_number
+from facecluster.errors import PeopleError
+from facecluster.naming_rules import clean_name, group_number
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run

@@ -19,7 +19,7 @@ from facecluster.errors import DecodeError
 from facecluster.sources import raw as raw_source
 from facecluster.sources.pairs import pair
 from facecluster.crawl import CrawlEntry
-from facecluster.xmp import iou
+from facecluster.geometry import iou
 from tests.conftest import cli_ok
 from tests.mediagen import dng_bytes, encode_video, motion_photo_bytes
 

@@ -8,7 +8,8 @@ import facecluster.scan as scan_module
 from facecluster.crawl import crawl
 from facecluster.decode import decode, draft_scale
 from facecluster.models import load_pack
-from facecluster.scan import ScanOptions, analyse_file, analyse_stream, chunk_size, in_chunks
+from facecluster.distributed import CHUNK_FILES, chunk_size, in_chunks
+from facecluster.scan import ScanOptions, analyse_file, analyse_stream
 from tests.conftest import jpeg_bytes
 
 
@@ -40,7 +41,7 @@ def test_chunks():
     assert list(in_chunks([], 3)) == []
     assert chunk_size(9, 2) == 1  # few files: every worker still gets several tasks
     assert chunk_size(24, 2) == 3
-    assert chunk_size(100_000, 8) == scan_module.CHUNK_FILES
+    assert chunk_size(100_000, 8) == CHUNK_FILES
 
 
 def test_stream_prefetches_one_photo_ahead_and_gives_the_same_results(tmp_path, astronaut, monkeypatch):

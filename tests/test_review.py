@@ -117,8 +117,9 @@ def state(db) -> dict:
 @pytest.fixture
 def client(db, monkeypatch):
     import facecluster.web.app as web_app
+    import facecluster.web.context as web_context
 
-    monkeypatch.setattr(web_app, "LOCK_WAIT", 0.2)  # a busy database answers at once
+    monkeypatch.setattr(web_context, "LOCK_WAIT", 0.2)  # a busy database answers at once
     app = web_app.create_app(db, token=TOKEN)
     c = app.test_client()
     assert c.get(f"/?token={TOKEN}").status_code == 303

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facecluster.people import name_order
+from facecluster.naming_rules import name_order
 from facecluster.store import ExportFace, Store
 
 

@@ -35,7 +35,7 @@ from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.export import Collection, PersonExport, collect, representative
 from facecluster.files import read_regular
 from facecluster.names import portable_path
-from facecluster.people import plural
+from facecluster.naming_rules import plural
 from facecluster.queries import faces_by_year
 from facecluster.sources.video import clock
 from facecluster.store import ExportFace, Store

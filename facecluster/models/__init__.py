@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass
 from pathlib import Path
 
 from facecluster.errors import ModelError
-from facecluster.models.base import Detections, Detector, Embedder
+from facecluster.models.base import Detections, Detector, Embedder, ModelPack
+from facecluster.models.insight import insightface_pack
+from facecluster.models.sface import PRECISIONS, SFaceEmbedder, int8_key
+from facecluster.models.yunet import YuNetDetector
 
 __all__ = [
     "DEFAULT_PACK", "Detections", "Detector", "Embedder", "ModelPack", "PACK_NAMES", "load_pack", "sface_fingerprint", "sface_pack",
@@ -40,25 +42,6 @@ SFACE_FILES = {
 }
 
 
-@dataclass
-class ModelPack:
-    """A detector and an embedder that belong together, and who they are.
-
-    `name` is what the store records per face; `fingerprint` identifies the
-    exact weights, so that changed files under the same name are noticed.
-    """
-
-    name: str
-    detector: Detector
-    embedder: Embedder
-    fingerprint: str
-    licence: str
-
-    def load(self) -> None:
-        self.detector.load()
-        self.embedder.load()
-
-
 def load_pack(name: str = DEFAULT_PACK, det_size: int = 640, det_threshold: float = 0.6) -> ModelPack:
     """Construct a pack by name (nothing heavy happens until `load()` or first use).
 
@@ -70,8 +53,6 @@ def load_pack(name: str = DEFAULT_PACK, det_size: int = 640, det_threshold: floa
     if name == FAST_PACK:
         return sface_pack("int8", det_size, det_threshold)
     if name in INSIGHTFACE_PACKS or Path(name).expanduser().is_dir():
-        from facecluster.models.insight import insightface_pack
-
         return insightface_pack(name, det_size, det_threshold)
     raise ModelError(f"unknown model pack {name!r}: choose one of {', '.join(PACK_NAMES)} or a folder of ONNX files")
 
@@ -95,8 +76,6 @@ def sface_fingerprint(precision: str = "fp32") -> str:
     Example:
         sface_fingerprint("fp32")  # '49f000ec501fef24:fb143eea07838aa5'
     """
-    from facecluster.models.sface import PRECISIONS, int8_key
-
     if precision not in PRECISIONS:
         raise ModelError(f"unknown SFace precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     det_sha, emb_sha = SFACE_FILES["detector"][1], SFACE_FILES["embedder"][1]
@@ -113,9 +92,6 @@ def sface_pack(precision: str = "fp32", det_size: int = 640, det_threshold: floa
     Example:
         fast = sface_pack("int8"); fast.load()
     """
-    from facecluster.models.sface import SFaceEmbedder
-    from facecluster.models.yunet import YuNetDetector
-
     folder = sface_model_dir()
     det_file, det_sha = SFACE_FILES["detector"]
     emb_file, emb_sha = SFACE_FILES["embedder"]

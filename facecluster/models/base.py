@@ -95,3 +95,22 @@ class Embedder(InferenceModel):
         ).astype(np.float32, copy=False)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+
+@dataclass
+class ModelPack:
+    """A detector and an embedder that belong together, and who they are.
+
+    `name` is what the store records per face; `fingerprint` identifies the
+    exact weights, so that changed files under the same name are noticed.
+    """
+
+    name: str
+    detector: Detector
+    embedder: Embedder
+    fingerprint: str
+    licence: str
+
+    def load(self) -> None:
+        self.detector.load()
+        self.embedder.load()

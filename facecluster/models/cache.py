@@ -25,6 +25,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from facecluster.atomic import write_atomic
+from facecluster.errors import FaceclusterError
+
 CACHE_ENV = "FACECLUSTER_MODEL_CACHE"
 
 
@@ -68,9 +71,6 @@ def cached(name: str, key: str, build: Callable[[], bytes], folder: Path | None 
         return data
     data = build()
     meta = {"key": key, "sha256": hashlib.sha256(data).hexdigest(), "onnxruntime": _ort_version()}
-    from facecluster.atomic import write_atomic
-    from facecluster.errors import FaceclusterError
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(model_path, data)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facecluster.errors import ModelError
-from facecluster.models.base import Detections, Detector, Embedder
+from facecluster.models.base import Detections, Detector, Embedder, ModelPack
 from facecluster.models.onnx import sha256_of
 
 
@@ -35,9 +35,7 @@ def pack_folder(name: str) -> Path:
     return insightface_root() / "models" / name
 
 
-def insightface_pack(name: str, det_size: int, det_threshold: float):
-    from facecluster.models import ModelPack
-
+def insightface_pack(name: str, det_size: int, det_threshold: float) -> ModelPack:
     folder = pack_folder(name)
     if not any(folder.glob("*.onnx")):
         folder = _fetch(name, folder)

@@ -97,6 +97,7 @@ class SFaceEmbedder(Embedder):
         shipped = onnx_util.read_verified(self.path, self.sha256)
         source = self.sha256 or hashlib.sha256(shipped).hexdigest()
         if self.precision == "int8":
+            # The opt-in int8 build and its calibration table load only for the int8 pack.
             from facecluster.models import sface_int8
             from facecluster.models.sface_int8_ranges import RANGES
 
@@ -124,6 +125,7 @@ def int8_key(source_sha256: str) -> str:
     Example:
         int8_key("fb143eea...")  # 'fb143eea...:qdq-u8s8-perchannel-v1:3f2a9c1d0b7e6a55'
     """
+    # The calibration table loads only where an int8 key is asked for (the opt-in int8 pack).
     from facecluster.models.sface_int8 import RECIPE, ranges_digest
     from facecluster.models.sface_int8_ranges import RANGES
 

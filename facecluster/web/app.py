@@ -24,11 +24,11 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from facecluster.store import Store
+from facecluster.web.context import TOKEN_FIELD
+from facecluster.web.routes import bp
 
 HOST = "127.0.0.1"  # never another interface: the page can change the user's data
 ALLOWED_HOSTS = frozenset({"127.0.0.1", "localhost"})  # a Host header naming another site is a DNS rebinding attempt
-LOCK_WAIT = 2.0  # seconds a click waits for a scan or group in another terminal before it says so
-TOKEN_FIELD = "token"
 
 
 def create_app(db_path: str | Path, token: str | None = None, cookie: str = "facecluster-review") -> Flask:
@@ -109,8 +109,6 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
         if store is not None:
             store.close()
 
-    from facecluster.web.routes import bp
-
     app.register_blueprint(bp)
     return app
 
@@ -152,16 +150,6 @@ def error_page(code: int, title: str, reason: str | None) -> str:
         return render_template("error.html", code=code, title=title, reason=reason)
     except Exception:  # noqa: BLE001 - the page of last resort must not fail in turn
         return f"<!doctype html><title>{code}</title><h1>{code}</h1><p><a href=\"/\">Back to the people</a></p>"
-
-
-def open_store() -> Store:
-    """This request's store: opened on first use, closed when the request ends (one per thread)."""
-    from flask import current_app
-
-    if "store" not in g:
-        g.store = Store(current_app.config["DB"])
-        g.store.lock_wait = LOCK_WAIT
-    return g.store
 
 
 def review_server(db_path: str | Path, port: int = 0):

@@ -18,6 +18,7 @@ def photo_with_box(face: ExportFace, side: int = SHOWN_SIDE) -> bytes:
     Example:
         jpeg = photo_with_box(store.face_row(1234))
     """
+    # Pillow and the decoders (RAW, HEIF) load at the first photo shown, not when the review starts.
     from PIL import Image, ImageDraw
 
     from facecluster.decode import decode

@@ -15,7 +15,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from facecluster import config
 from facecluster.drawn import add_face
 from facecluster.errors import FaceclusterError
-from facecluster.grouping import GroupOptions
+from facecluster.grouping import GroupOptions, regroup
+from facecluster.naming_rules import parse_id, plural
 from facecluster.models import DEFAULT_PACK
 from facecluster.people import (
     NothingToDo,
@@ -29,18 +30,15 @@ from facecluster.people import (
     merge_people,
     name_person,
     not_a_person,
-    parse_id,
     people_page,
-    plural,
     recent_actions,
-    regroup,
     remove_faces,
     undo_last,
 )
 from facecluster.people import unclustered as count_unclustered
 from facecluster.queries import faces_by_year
 from facecluster.suggestions import group_cards, same_person_page, suggest
-from facecluster.web.app import TOKEN_FIELD, open_store
+from facecluster.web.context import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
 
 bp = Blueprint("review", __name__)
