@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naming import FACEDATA, faces, identities  # noqa: E402
+from naming import faces, identities, library_arguments, scanned_library  # noqa: E402
 
-from facecluster.scan import ScanOptions, scan  # noqa: E402
 from facecluster.store import Store, blob_to_embedding  # noqa: E402
 
 
@@ -43,21 +41,10 @@ def bands(values: np.ndarray, same: np.ndarray, edges: list[float]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scanned", type=Path)
-    parser.add_argument("--library", type=Path)
+    library_arguments(parser)
     parser.add_argument("--trials", type=int, default=3000)
     args = parser.parse_args()
-    if not FACEDATA.is_dir():
-        sys.exit(f"needs the labelled photos at {FACEDATA}")
-    work = Path(tempfile.mkdtemp(prefix="calibrate-"))
-    root = args.library or work / "lib"
-    if not args.library:
-        shutil.copytree(FACEDATA, root)
-    db = work / "library.db"
-    if args.scanned:
-        shutil.copy(args.scanned, db)
-    else:
-        scan(Store(db), [str(root)], ScanOptions())
+    work, root, db = scanned_library(args, "calibrate-")
     store = Store(db)
     face = faces(store, identities(root))
     rows = [(f, e) for f, e in store.db.execute("SELECT id, embedding FROM faces") if face[f][1]]

@@ -167,25 +167,36 @@ def split_arrival(store: Store, root: Path, known: dict[str, str], options: Scan
     return {"new": total, "right": right, "wrong": wrong}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def library_arguments(parser: argparse.ArgumentParser) -> None:
+    """--scanned and --library, shared by the benchmarks that work on the whole labelled library."""
     parser.add_argument("--scanned", type=Path, help="a database that already holds a scan of the library (it is copied)")
     parser.add_argument("--library", type=Path, help="where that scan's photos are (default: a copy of ../shared/facedata)")
-    parser.add_argument("--regroups", type=int, default=5)
-    args = parser.parse_args()
+
+
+def scanned_library(args: argparse.Namespace, prefix: str) -> tuple[Path, Path, Path]:
+    """(work folder, photo root, database): a copy of `--scanned`, else all of ../shared/facedata copied and scanned."""
     if not FACEDATA.is_dir():
         sys.exit(f"needs the labelled photos at {FACEDATA}")
-    work = Path(tempfile.mkdtemp(prefix="naming-"))
+    work = Path(tempfile.mkdtemp(prefix=prefix))
     root = args.library or work / "lib"
     if not args.library:
         shutil.copytree(FACEDATA, root)
+    db = work / "scanned.db"
+    if args.scanned:
+        shutil.copy(args.scanned, db)
+    else:
+        scan(Store(db), [str(root)], ScanOptions())
+    return work, root, db
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    library_arguments(parser)
+    parser.add_argument("--regroups", type=int, default=5)
+    args = parser.parse_args()
+    work, root, base = scanned_library(args, "naming-")
     known = identities(root)
     options = ScanOptions()
-    base = work / "scanned.db"
-    if args.scanned:
-        shutil.copy(args.scanned, base)
-    else:
-        scan(Store(base), [str(root)], options)
     shutil.copy(base, work / "a.db")
     a = regroups(Store(work / "a.db"), known, args.regroups)
     print(f"regroups: named {a['named']}; automatic joins into named people over {args.regroups} regroups: "

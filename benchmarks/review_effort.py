@@ -34,7 +34,6 @@ import collections
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +41,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from naming import DISTRACTORS, FACEDATA, identities  # noqa: E402
+from naming import DISTRACTORS, identities, library_arguments, scanned_library  # noqa: E402
 
 from facecluster import people as actions  # noqa: E402
 from facecluster.grouping import group  # noqa: E402
 from facecluster.metrics import quality  # noqa: E402
-from facecluster.scan import ScanOptions, scan  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 from facecluster.suggestions import nearest  # noqa: E402
 
@@ -228,22 +226,11 @@ def first_reaching(history, target: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scanned", type=Path, help="a database that already holds a scan of the library (it is copied)")
-    parser.add_argument("--library", type=Path, help="where that scan's photos are (default: a copy of ../shared/facedata)")
+    library_arguments(parser)
     parser.add_argument("--policy", choices=["groups", "faces"], default="groups")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of answering suggestions, each followed by a regroup")
     args = parser.parse_args()
-    if not FACEDATA.is_dir():
-        sys.exit(f"needs the labelled photos at {FACEDATA}")
-    work = Path(tempfile.mkdtemp(prefix="effort-"))
-    root = args.library or work / "lib"
-    if not args.library:
-        shutil.copytree(FACEDATA, root)
-    db = work / "library.db"
-    if args.scanned:
-        shutil.copy(args.scanned, db)
-    else:
-        scan(Store(db), [str(root)], ScanOptions())
+    work, root, db = scanned_library(args, "effort-")
     user = User(Store(db), root, args.policy)
     print(f"policy {args.policy}: group, then name every group by its majority label")
     user.regroup()

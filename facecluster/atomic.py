@@ -87,6 +87,35 @@ _STARTED = time.time()  # only files older than this process can be another, fin
 _swept: set[str] = set()
 
 
+def claim_output_folder(folder: Path, marker: str, what: str, force: bool, force_means: str) -> bool:
+    """May an export write `what` into `folder`? A new folder (its parent must exist: never a chain of
+    folders), an empty one, or one holding our `marker` from an earlier run may; any other folder only
+    with `force` (`force_means` says what that would do). Returns True when the marker is there.
+
+    Example:
+        claim_output_folder(Path("site"), ".facecluster-site", "the site", False, "write the site into it")
+    """
+    if folder.exists() and not folder.is_dir():
+        raise FaceclusterError(f"cannot write the {what} to {folder}: it is a file, not a folder")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise UsageProblem(f"{'not a folder' if folder.parent.exists() else 'folder not found'}: {folder.parent}")
+    if not folder.is_dir():
+        return False
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError as e:
+        raise FaceclusterError(f"cannot write to {folder}: {e.strerror or e}") from None
+    if marker in entries:
+        return True
+    if entries and not force:
+        shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
+        raise FaceclusterError(
+            f"{folder} is not empty ({shown}) and holds no earlier facecluster {what}; choose a new or empty "
+            f"folder, or add --force to {force_means}"
+        )
+    return False
+
+
 def temporary_name(folder: Path) -> Path:
     """A fresh, short, hidden name in `folder` (whose stale temporary files of ours are removed first).
 

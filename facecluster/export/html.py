@@ -30,8 +30,8 @@ from html import escape
 from pathlib import Path
 
 from facecluster import config
-from facecluster.atomic import AtomicBatch, write_atomic
-from facecluster.errors import FaceclusterError, UsageProblem
+from facecluster.atomic import AtomicBatch, claim_output_folder, write_atomic
+from facecluster.errors import FaceclusterError
 from facecluster.export import Collection, PersonExport, collect, representative
 from facecluster.files import read_regular
 from facecluster.names import portable_path
@@ -109,25 +109,10 @@ def check_site_folder(folder: Path, force: bool = False) -> None:
 
 def _claim(folder: Path, force: bool, dry_run: bool = False) -> set[str]:
     """Make sure we may write into `folder`; returns the files an earlier export listed there."""
-    if folder.exists() and not folder.is_dir():
-        raise FaceclusterError(f"cannot write the site to {folder}: it is a file, not a folder")
-    if not folder.exists() and not folder.parent.is_dir():  # the site's own folder is made, never a chain of them
-        raise UsageProblem(f"{'not a folder' if folder.parent.exists() else 'folder not found'}: {folder.parent}")
     previous: set[str] = set()
-    if folder.is_dir():
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError as e:
-            raise FaceclusterError(f"cannot write to {folder}: {e.strerror or e}") from None
-        if MARKER in entries:
-            previous = _read_marker(folder / MARKER)
-        elif entries and not force:
-            shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
-            raise FaceclusterError(
-                f"{folder} is not empty ({shown}) and holds no earlier facecluster export; choose a new or empty "
-                "folder, or add --force to write the site into it (replacing any index.html, style.css, app.js "
-                "and person-*.html there)"
-            )
+    force_means = "write the site into it (replacing any index.html, style.css, app.js and person-*.html there)"
+    if claim_output_folder(folder, MARKER, "export", force, force_means):
+        previous = _read_marker(folder / MARKER)
     if dry_run:
         return previous
     try:

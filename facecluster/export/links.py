@@ -25,8 +25,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facecluster.atomic import write_atomic
-from facecluster.errors import FaceclusterError, UsageProblem
+from facecluster.atomic import claim_output_folder, write_atomic
+from facecluster.errors import FaceclusterError
 from facecluster.store import Store
 
 MARKER = ".facecluster-links"
@@ -132,24 +132,9 @@ def claim_links_folder(folder: Path, force: bool, dry_run: bool = False) -> dict
     Example:
         claim_links_folder(Path("People"), force=False, dry_run=True)
     """
-    if folder.exists() and not folder.is_dir():
-        raise FaceclusterError(f"cannot make the links in {folder}: it is a file, not a folder")
-    if not folder.exists() and not folder.parent.is_dir():
-        raise UsageProblem(f"{'not a folder' if folder.parent.exists() else 'folder not found'}: {folder.parent}")
     previous: dict = {}
-    if folder.is_dir():
-        try:
-            entries = sorted(os.listdir(folder))
-        except OSError as e:
-            raise FaceclusterError(f"cannot write to {folder}: {e.strerror or e}") from None
-        if MARKER in entries:
-            previous = _read_marker(folder / MARKER)
-        elif entries and not force:
-            shown = ", ".join(entries[:3]) + (f" and {len(entries) - 3} more" if len(entries) > 3 else "")
-            raise FaceclusterError(
-                f"{folder} is not empty ({shown}) and holds no earlier facecluster links; choose a new or empty "
-                "folder, or add --force to make the links there (nothing of yours is replaced or removed)"
-            )
+    if claim_output_folder(folder, MARKER, "links", force, "make the links there (nothing of yours is replaced or removed)"):
+        previous = _read_marker(folder / MARKER)
     if dry_run or previous:
         return previous
     try:
