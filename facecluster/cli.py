@@ -1059,10 +1059,11 @@ def review_command(ctx, port, no_browser):
 @click.option("--from", "taken_from", metavar="DATE", help="Taken on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD).")
 @click.option("--to", "taken_to", metavar="DATE", help="Taken on or before DATE (the whole year, month or day).")
 @click.option("--under", metavar="FOLDER", help="Only photos under FOLDER.")
+@click.option("--videos/--no-videos", "videos", default=None, help="Only videos, or leave videos out (default: both).")
 @click.option("-0", "--null", "null", is_flag=True, help="End each path with a NUL byte instead of a newline (for xargs -0).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: each photo with its faces, boxes and people.")
 @click.pass_context
-def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to, under, null, as_json):
+def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to, under, videos, null, as_json):
     """List the photos that match a question about who is in them.
 
     Paths go to stdout, one per line (whole, never cut), and the count to
@@ -1077,7 +1078,7 @@ def photos_command(ctx, with_all, with_any, without, only, taken_from, taken_to,
     if null and as_json:
         raise click.UsageError("choose one of -0 and --json")
     store = open_store(ctx, write=False)
-    query = PhotoQuery(tuple(with_all), tuple(with_any), tuple(without), only, taken_from, taken_to, under)
+    query = PhotoQuery(tuple(with_all), tuple(with_any), tuple(without), only, taken_from, taken_to, under, videos)
     results = find_photos(store, query, with_faces=as_json)
     if as_json:
         click.echo(json.dumps([{

@@ -28,6 +28,7 @@ class PhotoQuery:
     taken_from: str | None = None
     taken_to: str | None = None
     under: str | None = None
+    videos: bool | None = None  # True: videos only; False: leave videos out; None: both
 
 
 @dataclass
@@ -66,7 +67,7 @@ def find_photos(store: Store, query: PhotoQuery, with_faces: bool = False) -> li
         under = os.path.abspath(os.path.expanduser(query.under))
     hits = store.photos_matching(PhotoFilter(
         with_all=with_all, with_any=with_any, without=without, only=sorted(asked) if query.only else None,
-        taken_from=taken_from, taken_to=taken_to, under=under,
+        taken_from=taken_from, taken_to=taken_to, under=under, videos=query.videos,
     ))
     results = [PhotoResult(h) for h in hits]
     if with_faces and results:

@@ -1141,6 +1141,8 @@ class Store:
             text, raw = folder + os.sep, os.fsencode(folder) + os.fsencode(os.sep)
             where.append("((ph.path >= ? AND ph.path < ?) OR (ph.path >= ? AND ph.path < ?))")
             args += [text, text[:-1] + chr(ord(os.sep) + 1), raw, raw[:-1] + bytes([raw[-1] + 1])]
+        if q.videos is not None:
+            where.append("ph.kind IS 'video'" if q.videos else "ph.kind IS NOT 'video'")
         rows = self.db.execute(
             "SELECT ph.id, ph.path, ph.taken, ph.taken_source FROM photos ph WHERE " + " AND ".join(where) +
             " ORDER BY ph.taken IS NULL, ph.taken, ph.path",
@@ -1226,6 +1228,7 @@ class PhotoFilter:
     taken_from: str | None = None  # ISO date-time, inclusive
     taken_to: str | None = None  # ISO date-time, exclusive
     under: str | None = None  # an absolute folder
+    videos: bool | None = None  # True: videos only; False: no videos; None: both
 
 
 class PhotoHit(NamedTuple):  # a tuple, not a frozen dataclass: a query may return 100,000 of them

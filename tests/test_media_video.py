@@ -237,6 +237,13 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     assert f"VID_1.mp4 @ {video.clock(in_video[0]['frame_time'])}" in lines
     # A video's faces are regions of frames: no sidecar is written for the video, the stills get theirs.
     cli_ok(db, "name", str(person), "Someone")
+    # photos --videos / --no-videos: the videos with Someone, and the stills alone.
+    videos = cli_ok(db, "photos", "--with", "Someone", "--videos").stdout.splitlines()
+    stills = cli_ok(db, "photos", "--with", "Someone", "--no-videos").stdout.splitlines()
+    both = cli_ok(db, "photos", "--with", "Someone").stdout.splitlines()
+    assert videos and all(Path(p).name.startswith("VID_") for p in videos)
+    assert stills and not any(Path(p).name.startswith("VID_") for p in stills)
+    assert sorted(both) == sorted(videos + stills)
     cli_ok(db, "export", "--xmp")
     assert not list(lib.glob("VID_*.xmp")) and list(lib.glob("*.jpg.xmp"))
 
