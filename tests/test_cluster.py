@@ -46,6 +46,24 @@ def test_knn_ivf_finds_most_true_neighbours(monkeypatch):
     assert np.isfinite(approx_dist).all()
 
 
+def test_knn_of_and_across_keep_their_contract_on_the_index_path(monkeypatch):
+    x, _ = blobs(unit(40, 16, seed=1), 25, spread=0.1)
+    exact_ids, _ = knn(x, 5)
+    exact_across, _ = cluster.knn_across(x[:300], x[300:], 5)
+    monkeypatch.setattr(cluster, "EXACT_KNN_LIMIT", 10)
+    asked = np.array([3, 500, 999])
+    ids, dist = cluster.knn_of(x, asked, 5)
+    others = np.setdiff1d(np.arange(len(x)), asked)
+    assert (ids[others] == -1).all() and np.isinf(dist[others]).all()
+    assert (ids[asked] != asked[:, None]).all() and (np.diff(dist[asked], axis=1) >= -1e-6).all()
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_ids[asked], ids[asked])]) > 0.6
+    ids, dist = cluster.knn_across(x[:300], x[300:], 5)
+    assert (np.diff(dist, axis=1) >= -1e-6).all() and np.isfinite(dist).all()
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_across, ids)]) > 0.9
+    # dist is the Euclidean distance of unit vectors to the row it names
+    np.testing.assert_allclose(dist[:, 0], np.linalg.norm(x[:300] - x[300:][ids[:, 0]], axis=1), atol=1e-4)
+
+
 def test_hdbscan_finds_separated_people():
     x, truth = blobs(unit(4, 32, seed=2), 12)
     labels = hdbscan_labels(x, min_cluster_size=5, min_samples=3)
