@@ -1,36 +1,19 @@
 """The hand-written inverted-file k-NN search that facecluster/cluster.py used before faiss.
 
-Kept verbatim for benchmarks/knn_search.py, so the comparison can be repeated.
+Kept for benchmarks/knn_search.py, so the comparison can be repeated; the exact search inside each
+cell is still the package's own (`cluster._knn_among`).
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-def knn_among(x, rows, candidates, k, block: int = 1024):
-    """Exact k nearest (excluding self) of x[rows] among x[candidates]."""
-    out_i = np.empty((len(rows), k), np.int64)
-    out_d = np.empty((len(rows), k), np.float32)
-    cand = x[candidates]
-    for start in range(0, len(rows), block):
-        r = rows[start : start + block]
-        sim = x[r] @ cand.T
-        sim[candidates[None, :] == r[:, None]] = -np.inf  # never your own neighbour
-        kk = min(k, len(candidates) - 1)
-        part = np.argpartition(-sim, kk - 1, axis=1)[:, :kk] if kk < sim.shape[1] else np.argsort(-sim, axis=1)[:, :kk]
-        top = np.take_along_axis(sim, part, axis=1)
-        order = np.argsort(-top, axis=1)
-        part = np.take_along_axis(part, order, axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * top, 0.0))
-        ids = candidates[part]
-        if kk < k:  # fewer candidates than k: pad with "infinitely far"
-            ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
-            dist = np.pad(dist, ((0, 0), (0, k - kk)), constant_values=np.inf)
-        out_i[start : start + len(r)] = ids
-        out_d[start : start + len(r)] = dist
-    return out_i, out_d
+from facecluster.cluster import _knn_among as knn_among  # noqa: E402
 
 
 def knn_ivf(x, k, seed, probes: int = 8, queries=None):
