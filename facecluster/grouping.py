@@ -1,10 +1,15 @@
-"""Faces -> groups: clustering the open faces while keeping every user decision.
+"""Faces -> groups: clustering every face while keeping every user decision.
 
 The rules that make a user's corrections stick:
 
-- Faces of a named or ignored person are the user's: grouping never moves them.
-- New faces close to a named (or ignored) person join it by a nearest-neighbour
-  vote, unless the face was removed from that person before.
+- The faces the user placed (named, merged, given, accepted, imported: anchors)
+  never move, and only they pull faces into a named or ignored person: a face
+  joins when it shares a cluster with the person's anchors and a real majority
+  of its nearest anchors agree, unless the user removed it from that person.
+  An automatic join is a member, never an anchor, so a regroup with nothing
+  new decides exactly what the one before did.
+- A group the user has seen is never absorbed by a named person; groups the
+  user called different people are kept apart.
 - Everything else is clustered afresh; each new cluster keeps the number of
   the old unnamed group it mostly overlaps, so `facecluster name 12` still
   means the group the user looked at. Numbers are never reused.
