@@ -617,7 +617,10 @@ def suggest_command(ctx, target, limit, as_json):
         if as_json:
             click.echo(json.dumps([dataclasses.asdict(p) for p in pairs], indent=2))
             return
-        err.print(f"{plural(len(pairs), 'question')} worth asking" if pairs else "Nothing likely to ask: no two groups look alike.")
+        if not pairs:
+            err.print("Nothing likely to ask: no two groups look alike.")
+            return
+        err.print(f"{plural(len(pairs), 'question')} worth asking")
         _records(["likelihood", "same person?", "distance"],
                  [[p.likelihood, f"{_pair_label(store, p.a)} and {_pair_label(store, p.b)}", f"{p.distance:.2f}"] for p in pairs])
         return
