@@ -31,20 +31,30 @@ def resolve(store: Store, target: str) -> PersonRow:
     text = (target or "").strip()
     if not text:
         raise PeopleError("give a group number or a person's name")
-    number = group_number(text)
-    if number is not None:
-        found = store.find_people(str(number)) if 0 < number <= MAX_ID else []
-        if not found:
-            raise PeopleError(f"no group {number}; see facecluster people")
-        return found[0]
-    if not is_text(text):
-        raise PeopleError(f"no person named {text!r}: the name holds bytes that are not UTF-8")
-    found = store.find_people(text)
+    found = matching_people(store, text)
     if not found:
         raise PeopleError(f"no person named {text!r}; see facecluster people")
     if len(found) > 1:
         raise PeopleError(f"{text!r} names {len(found)} people (one per model pack); use the number instead")
     return found[0]
+
+
+def matching_people(store: Store, text: str) -> list[PersonRow]:
+    """The people a group number ("12", "#12") or a name (exact, else any case; one per model pack)
+    stands for. An unknown number, or a name that is not UTF-8, is a PeopleError; an unknown name is [].
+
+    Example:
+        matching_people(store, "#12")[0].id == 12
+    """
+    number = group_number(text)
+    if number is not None:
+        found = store.find_people(str(number)) if 0 < number <= MAX_ID else []
+        if not found:
+            raise PeopleError(f"no group {number}; see facecluster people")
+        return found
+    if not is_text(text):
+        raise PeopleError(f"no person named {text!r}: the name holds bytes that are not UTF-8")
+    return store.find_people(text)
 
 
 @dataclass(frozen=True)

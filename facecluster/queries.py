@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from facecluster.errors import PeopleError, UsageProblem
-from facecluster.naming_rules import MAX_ID, group_number, is_text
+from facecluster.people import matching_people
 from facecluster.store import PhotoFaceRow, PhotoFilter, PhotoHit, Store
 
 
@@ -88,15 +88,7 @@ def person_ids(store: Store, name: str) -> list[int]:
     text = (name or "").strip()
     if not text:
         raise UsageProblem("a name cannot be empty")
-    number = group_number(text)
-    if number is not None:
-        found = store.find_people(str(number)) if 0 < number <= MAX_ID else []
-        if not found:
-            raise PeopleError(f"no group {number}; see facecluster people")
-        return [p.id for p in found]
-    if not is_text(text):
-        raise PeopleError(f"no person named {text!r}: the name holds bytes that are not UTF-8")
-    found = store.find_people(text)
+    found = matching_people(store, text)
     if found:
         return [p.id for p in found]
     known = sorted({p.name for p in store.people_rows() if p.name})
