@@ -18,7 +18,6 @@ often a known face gets "very likely", and how often a stranger is called "very 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from unittest import mock
@@ -28,29 +27,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import ALIASES, DISTRACTORS, identities  # noqa: E402
+from quality import labelled_faces  # noqa: E402
 
 from facecluster import config  # noqa: E402
 from facecluster.identify import Candidate, Reference, wording  # noqa: E402
-from facecluster.store import Store  # noqa: E402
-
-
-def labelled_faces(db: Path, root: Path) -> tuple[np.ndarray, np.ndarray]:
-    store = Store(db, readonly=True)
-    data = store.grouping_inputs("sface")
-    paths = store.photo_paths()
-    known = identities(root)
-    largest: dict[int, int] = {}
-    for row, (photo, size) in enumerate(zip(data.photo_ids.tolist(), data.sizes.tolist())):
-        if photo not in largest or size > data.sizes[largest[photo]]:
-            largest[photo] = row
-    rows, who = [], []
-    for photo, row in largest.items():
-        s, identity = known.get(os.path.abspath(paths[photo]), ("?", ""))
-        if s not in DISTRACTORS and identity:
-            rows.append(row)
-            who.append(ALIASES.get(identity.lower(), identity.lower()))
-    return data.embeddings[np.array(rows)], np.array(who)
 
 
 def main() -> None:

@@ -62,6 +62,28 @@ def identities(root: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def labelled_faces(db: Path, root: Path, aliases: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The embedding and identity (lower case) of the largest face of every labelled photo, outside the distractor sets.
+
+    `aliases`: one identity for the celebrity filed under two names (ALIASES).
+    """
+    store = Store(db, readonly=True)
+    data = store.grouping_inputs("sface")
+    paths = store.photo_paths()
+    known = identities(root)
+    largest: dict[int, int] = {}
+    for row, (photo, size) in enumerate(zip(data.photo_ids.tolist(), data.sizes.tolist())):
+        if photo not in largest or size > data.sizes[largest[photo]]:
+            largest[photo] = row
+    rows, who = [], []
+    for photo, row in largest.items():
+        s, identity = known.get(os.path.abspath(paths[photo]), ("?", ""))
+        if s not in DISTRACTORS and identity:
+            rows.append(row)
+            who.append(ALIASES.get(identity.lower(), identity.lower()) if aliases else identity.lower())
+    return data.embeddings[np.array(rows)], np.array(who)
+
+
 def subset(data: GroupingInputs, rows: np.ndarray) -> GroupingInputs:
     return GroupingInputs(
         face_ids=data.face_ids[rows], photo_ids=data.photo_ids[rows], sizes=data.sizes[rows],
