@@ -413,6 +413,13 @@ def test_review_in_headless_chromium(db, live, tmp_path):
             button.click()
             WebDriverWait(browser, 60).until(staleness_of(old_page))
 
+        def follow(link):
+            """Click a link and wait for the page it leads to: a wait for an element could otherwise
+            be met by the old page (two pages here both say "nothing"), and the next click lands on it."""
+            old_page = browser.find_element(By.TAG_NAME, "html")
+            link.click()
+            WebDriverWait(browser, 60).until(staleness_of(old_page))
+
         def message():
             found = WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".message"))
             return found[0].text
@@ -424,7 +431,7 @@ def test_review_in_headless_chromium(db, live, tmp_path):
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".card"))
         assert "token=" not in browser.current_url
         # Name a group.
-        card(alice).find_element(By.CSS_SELECTOR, "a.name").click()
+        follow(card(alice).find_element(By.CSS_SELECTOR, "a.name"))
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "name"))
         browser.find_element(By.ID, "name").send_keys(HOSTILE)
         submit(browser.find_element(By.ID, "save-name"))
@@ -436,7 +443,7 @@ def test_review_in_headless_chromium(db, live, tmp_path):
         submit(browser.find_element(By.ID, "remove"))
         assert "Took 1 face out" in message()
         # See a face in its photo.
-        browser.find_element(By.CSS_SELECTOR, f'.face[data-face="{alice_faces[1]}"] a').click()
+        follow(browser.find_element(By.CSS_SELECTOR, f'.face[data-face="{alice_faces[1]}"] a'))
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(
             "const i = document.getElementById('photo'); return i && i.complete && i.naturalWidth > 0"))
         assert browser.find_element(By.ID, "taken").text
@@ -467,17 +474,17 @@ def test_review_in_headless_chromium(db, live, tmp_path):
         submit(first.find_element(By.CSS_SELECTOR, "button.no"))
         assert message() == f"Face {refused} is not {HOSTILE} (#{alice})."
         # Same person? Nothing to ask here either.
-        browser.find_element(By.ID, "nav-suggestions").click()
+        follow(browser.find_element(By.ID, "nav-suggestions"))
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "nothing"))
         # Merge two groups, ignore one.
-        browser.find_element(By.CSS_SELECTOR, "a.home").click()
+        follow(browser.find_element(By.CSS_SELECTOR, "a.home"))
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".card"))
         for person_id in others[:2]:
             card(person_id).find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
         assert browser.find_element(By.ID, "merge").text == "Merge selected (2)"
         submit(browser.find_element(By.ID, "merge"))
         assert message().startswith("Merged 2 groups into group ")
-        card(others[2]).find_element(By.CSS_SELECTOR, "a.name").click()
+        follow(card(others[2]).find_element(By.CSS_SELECTOR, "a.name"))
         WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "ignore"))
         submit(browser.find_element(By.ID, "ignore"))
         assert message() == f"Group {others[2]} is ignored."
