@@ -15,7 +15,7 @@ graph of facecluster.models.sface.float_graph, PRelu as two depthwise Convs;
 what int8 is built from), `fp32 1/photo` and `fp32 12/photo` (what the `sface`
 pack runs, sface.runtime_graph: PRelu folded into the next layer, the last
 Gemm run once per photo; fed photos of 1 face and of 12 faces) and `int8`
-(the `sface-int8` pack).
+(the rejected int8 build, benchmarks/sface_int8.py; not in the product).
 
     python benchmarks/embed_speed.py
     taskset -c 0 python benchmarks/embed_speed.py --repeat 7
@@ -25,7 +25,7 @@ Gemm run once per photo; fed photos of 1 face and of 12 faces) and `int8`
 tensor averaged over the calibration faces: every face of celebrity_extras,
 bbt, dlib_johns, walking_dead, face_recognition_examples, openface_examples,
 facenet_pytorch_singletons and up to 12 a photo of groups/; none of them is in
-the verification sets) and rewrites facecluster/models/sface_int8_ranges.py.
+the verification sets) and rewrites benchmarks/sface_int8_ranges.py.
 """
 
 from __future__ import annotations
@@ -39,15 +39,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sface_int8, run as a script from anywhere
 
 from facecluster.align import align_faces  # noqa: E402
 from facecluster.decode import decode  # noqa: E402
 from facecluster.models import SFACE_FILES, load_pack, sface_model_dir  # noqa: E402
 from facecluster.models import onnx as onnx_util  # noqa: E402
-from facecluster.models import sface_int8  # noqa: E402
-from facecluster.models.sface import float_graph, int8_key  # noqa: E402
+from facecluster.models.sface import float_graph  # noqa: E402
+from facecluster.models.sface_graph import repair_block_quantized  # noqa: E402
+from sface_int8 import int8_key, quantize  # noqa: E402
 
 FACEDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
 VERIFY_SETS = ("celeb5_opencv_course", "lfw_subset_krasserm", "celebrity17_kaggle_via_macfaceswap")
@@ -55,7 +59,7 @@ CALIBRATION_SETS = (
     "celebrity_extras_macfaceswap", "bbt_faceapi", "dlib_johns", "walking_dead_opencv4nodejs",
     "face_recognition_examples", "openface_examples", "facenet_pytorch_singletons", "groups",
 )
-RANGES_FILE = Path(__file__).resolve().parent.parent / "facecluster" / "models" / "sface_int8_ranges.py"
+RANGES_FILE = Path(__file__).resolve().parent / "sface_int8_ranges.py"
 
 
 def crops_of(sets, root: Path, all_faces_of: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +82,34 @@ def crops_of(sets, root: Path, all_faces_of: tuple[str, ...] = ()) -> tuple[np.n
             crops.append(align_faces(rgb, found.landmarks[keep]))
             labels += [f"{name}/{row['identity']}"] * len(keep)
     return np.concatenate(crops), np.array(labels)
+
+
+def expand_prelu(model_bytes: bytes) -> bytes:
+    """Rewrite every PRelu(x, a) as Relu(x) + a * (x - Relu(x)), which is exact.
+
+    onnxruntime's CPU PRelu with a (C, 1, 1) slope falls back to generic
+    broadcasting and took 60% of SFace's time; the four plain element-wise
+    ops cut SFace from 24 to 18 ms a face here. Superseded for SFace by
+    `sface_graph.prelu_as_depthwise`; kept here as the `fp32-expand` baseline.
+    """
+    model = onnx.load_from_string(model_bytes)
+    nodes = []
+    for node in model.graph.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        y = node.output[0]
+        relu, negative, scaled = f"{y}/relu", f"{y}/negative", f"{y}/scaled"
+        nodes += [
+            helper.make_node("Relu", [x], [relu]),
+            helper.make_node("Sub", [x, relu], [negative]),
+            helper.make_node("Mul", [negative, slope], [scaled]),
+            helper.make_node("Add", [relu, scaled], [y]),
+        ]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model.SerializeToString()
 
 
 def blob(crop: np.ndarray) -> np.ndarray:
@@ -189,13 +221,13 @@ def main() -> None:
         write_ranges(graph, calibration)
         return
 
-    from facecluster.models.sface_int8_ranges import RANGES
+    from sface_int8_ranges import RANGES  # written by --write-ranges: read only once it is there
 
     start = time.perf_counter()
-    int8 = sface_int8.quantize(graph, RANGES)
+    int8 = quantize(graph, RANGES)
     build_s = time.perf_counter() - start
     crops, labels = crops_of(VERIFY_SETS, root)
-    before = onnx_util.make_dims_dynamic(onnx_util.expand_prelu(onnx_util.repair_block_quantized(shipped)), {0: "batch"})
+    before = onnx_util.make_dims_dynamic(expand_prelu(repair_block_quantized(shipped)), {0: "batch"})
     pack = load_pack("sface")
     pack.embedder.threads = args.threads
     variants = {
@@ -208,7 +240,7 @@ def main() -> None:
     reference = embed(variants["fp32-expand"], crops)
     print(f"faces {len(crops)} of {len(set(labels))} people ({', '.join(VERIFY_SETS)}); threads {args.threads}; "
           f"cpu affinity {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
-    print(f"int8 build {build_s:.1f} s (cached after the first load; key {int8_key(sha)[:40]}...)")
+    print(f"int8 build {build_s:.1f} s (key {int8_key(sha, RANGES)[:40]}...)")
     print(f"{'variant':14s} {'ms/face':>8s} {'ROC AUC':>8s} {'accuracy':>9s} {'cos min':>8s} {'cos p1':>8s} {'cos mean':>9s}")
     baseline = None
     timings = ms_per_face(variants, crops[: args.timed], args.repeat)

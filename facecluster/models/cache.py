@@ -1,7 +1,7 @@
 """Model graphs built on the user's machine from verified weights, cached and verified again.
 
 Rewriting SFace's shipped file into the graph we run takes longer than
-loading it (fp32: 0.8 s of numpy and protobuf work, int8: 1.5 s), and every
+loading it (0.8 s of numpy and protobuf work), and every
 scan worker (local or on a Dask cluster) pays it at start. So the result is
 written once to the cache folder with a record beside it: what it was built
 from (`key`: the shipped file's sha256 and the recipe), its own sha256, and the

@@ -12,30 +12,31 @@ import numpy.typing as npt
 from facecluster.errors import ModelError
 from facecluster.models import cache
 from facecluster.models import onnx as onnx_util
+from facecluster.models import sface_graph
 from facecluster.models.base import Embedder
-
-PRECISIONS = ("int8", "fp32")
 
 
 def float_graph(shipped: bytes) -> bytes:
-    """The shipped weight-only-int8 file as a plain float graph, ready to run or to quantise.
+    """The shipped weight-only-int8 file as a plain float graph (PRelu as depthwise Convs).
 
     Every step is numpy on the weights (no onnxruntime optimiser involved), so
-    the graph is the same on every machine: its tensor names are the keys of
-    the int8 calibration table.
+    the graph is the same on every machine. The pack runs `runtime_graph`; this
+    one is the reference it is checked against, and what the int8 experiment
+    (benchmarks/sface_int8.py) quantises: its tensor names are the keys of that
+    calibration table.
 
     Example:
         graph = float_graph(read_verified(path, sha))
     """
-    data = onnx_util.prelu_as_depthwise(_folded(shipped))
+    data = sface_graph.prelu_as_depthwise(_folded(shipped))
     return onnx_util.make_dims_dynamic(data, {0: "batch"})
 
 
 def _folded(shipped: bytes) -> bytes:
     """The repairs and numpy folds both graphs start from: weights dequantised, BatchNorm folded."""
-    data = onnx_util.repair_block_quantized(shipped)
-    data = onnx_util.fold_weight_dequantize(data)
-    return onnx_util.fold_batchnorm(data)
+    data = sface_graph.repair_block_quantized(shipped)
+    data = sface_graph.fold_weight_dequantize(data)
+    return sface_graph.fold_batchnorm(data)
 
 
 # Change FLOAT_RECIPE whenever runtime_graph changes: it is part of the cache key.
@@ -55,9 +56,9 @@ def runtime_graph(shipped: bytes) -> tuple[bytes, bytes]:
     Example:
         trunk, head = runtime_graph(read_verified(path, sha))
     """
-    data = onnx_util.prelu_scale_into_next(_folded(shipped))
-    data = onnx_util.prelu_as_depthwise(data)  # any PRelu the fold could not take
-    return onnx_util.split_final_gemm(onnx_util.make_dims_dynamic(data, {0: "batch"}))
+    data = sface_graph.prelu_scale_into_next(_folded(shipped))
+    data = sface_graph.prelu_as_depthwise(data)  # any PRelu the fold could not take
+    return sface_graph.split_final_gemm(onnx_util.make_dims_dynamic(data, {0: "batch"}))
 
 
 def _runtime_graph_or_error(shipped: bytes) -> tuple[bytes, bytes]:
@@ -70,12 +71,9 @@ def _runtime_graph_or_error(shipped: bytes) -> tuple[bytes, bytes]:
 class SFaceEmbedder(Embedder):
     """Aligned 112x112 RGB crops, 0..255 unnormalised (as cv2.FaceRecognizerSF feeds it).
 
-    `precision="fp32"` (the pack's default) runs the float graph, whose
-    embeddings equal OpenCV's own FaceRecognizerSF: the convolutions one face at
-    a time (fastest per face on CPU), then the last layer once for all of a
-    photo's faces. `"int8"` runs the graph quantised for int8 execution
-    (facecluster.models.sface_int8): faster, but it lowered clustering
-    quality, so nothing uses it by default.
+    It runs the float graph, whose embeddings equal OpenCV's own
+    FaceRecognizerSF: the convolutions one face at a time (fastest per face on
+    CPU), then the last layer once for all of a photo's faces.
 
     The graphs are rewritten from the shipped file once and cached
     (facecluster.models.cache); the shipped file is read and its sha256
@@ -84,49 +82,24 @@ class SFaceEmbedder(Embedder):
 
     dim = 128
 
-    def __init__(self, path: Path, sha256: str | None, threads: int = 1, precision: str = "fp32") -> None:
+    def __init__(self, path: Path, sha256: str | None, threads: int = 1) -> None:
         super().__init__()
-        if precision not in PRECISIONS:
-            raise ModelError(f"unknown SFace precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
-        self.path, self.sha256, self.threads, self.precision = path, sha256, threads, precision
-        # int8: one face a call (measured fastest); fp32: batches for the last layer only.
-        self.batch_size = HEAD_BATCH if precision == "fp32" else 1
+        self.path, self.sha256, self.threads = path, sha256, threads
+        self.batch_size = HEAD_BATCH  # faces a call; the convolutions still run one face at a time
         self._session = self._head = None
 
     def _load(self) -> None:
         shipped = onnx_util.read_verified(self.path, self.sha256)
         source = self.sha256 or hashlib.sha256(shipped).hexdigest()
-        if self.precision == "int8":
-            # The opt-in int8 build and its calibration table load only for the int8 pack.
-            from facecluster.models import sface_int8
-            from facecluster.models.sface_int8_ranges import RANGES
-
-            data = cache.cached("sface_int8", int8_key(source), lambda: sface_int8.build(float_graph(shipped), RANGES))
-            self._session = onnx_util.session(data, self.threads, fold_qdq=False)
-        else:
-            graphs = functools.cache(lambda: _runtime_graph_or_error(shipped))
-            key = f"{source}:{FLOAT_RECIPE}"
-            self._session = onnx_util.session(cache.cached("sface_fp32_trunk", key, lambda: graphs()[0]), self.threads)
-            self._head = onnx_util.session(cache.cached("sface_fp32_head", key, lambda: graphs()[1]), self.threads, optimize_all=False)
-            self._head_input = self._head.get_inputs()[0].name
+        graphs = functools.cache(lambda: _runtime_graph_or_error(shipped))
+        key = f"{source}:{FLOAT_RECIPE}"
+        self._session = onnx_util.session(cache.cached("sface_fp32_trunk", key, lambda: graphs()[0]), self.threads)
+        self._head = onnx_util.session(cache.cached("sface_fp32_head", key, lambda: graphs()[1]), self.threads, optimize_all=False)
+        self._head_input = self._head.get_inputs()[0].name
         self._input_name = self._session.get_inputs()[0].name
 
     def _predict(self, crops: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
-        if self._head is None:
-            return self._session.run(None, {self._input_name: blob})[0].reshape(len(crops), -1)
         features = np.concatenate([self._session.run(None, {self._input_name: blob[i : i + 1]})[0] for i in range(len(blob))])
         return self._head.run(None, {self._head_input: features})[0]
 
-
-def int8_key(source_sha256: str) -> str:
-    """What an int8 build is made from: the shipped file, the recipe, the calibration table.
-
-    Example:
-        int8_key("fb143eea...")  # 'fb143eea...:qdq-u8s8-perchannel-v1:3f2a9c1d0b7e6a55'
-    """
-    # The calibration table loads only where an int8 key is asked for (the opt-in int8 pack).
-    from facecluster.models.sface_int8 import RECIPE, ranges_digest
-    from facecluster.models.sface_int8_ranges import RANGES
-
-    return f"{source_sha256}:{RECIPE}:{ranges_digest(RANGES)[:16]}"

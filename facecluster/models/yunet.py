@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from facecluster.models import cache
 from facecluster.models import onnx as onnx_util
+from facecluster.models import sface_graph
 from facecluster.models.base import Detections, Detector
 
 STRIDES = (8, 16, 32)
@@ -49,7 +50,7 @@ class YuNetDetector(Detector):
         # is most of a cold worker's 0.1 s here.
         data = cache.cached(
             "yunet", f"{self.sha256 or hashlib.sha256(shipped).hexdigest()}:{RECIPE}",
-            lambda: onnx_util.make_dims_dynamic(onnx_util.repair_block_quantized(shipped), {2: "height", 3: "width"}),
+            lambda: onnx_util.make_dims_dynamic(sface_graph.repair_block_quantized(shipped), {2: "height", 3: "width"}),
         )
         self._session = onnx_util.session(data, self.threads)
         self._input_name = self._session.get_inputs()[0].name

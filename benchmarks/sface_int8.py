@@ -1,22 +1,17 @@
-"""SFace for real int8 execution: built on the user's machine, cached, verified.
+"""The int8 SFace experiment (not in the product): static QDQ quantisation of the float graph.
 
 The shipped SFace file stores int8 weights but computes in float (its
 DequantizeLinear nodes feed float Convs). Static QDQ quantisation makes the
-Convs and the Gemm run as int8 kernels (QLinearConv, VNNI where the CPU has it).
-
-Nothing is downloaded and no image is needed on the user's machine: the
-activation ranges were calibrated once, on faces of ../shared/facedata that
-are not in the verification sets, and ship as numbers in
-`sface_int8_ranges.py` (written by `benchmarks/embed_speed.py --write-ranges`).
-At first load the int8 graph is built from the verified shipped weights and
-those ranges with onnxruntime's own quantiser, then cached and verified at
-every load (facecluster.models.cache).
+Convs and the Gemm run as int8 kernels (QLinearConv, VNNI where the CPU has it),
+from facecluster.models.sface.float_graph and activation ranges calibrated once
+on faces of ../shared/facedata that are not in the verification sets
+(`sface_int8_ranges.py`, written by `embed_speed.py --write-ranges`).
 
 Measured (benchmarks/embed_speed.py, benchmarks/quality.py, docs/models.md):
 about 0.6x the float graph's time a face and the same verification accuracy on
 the labelled pairs, but the library run's BCubed F fell from 0.994 to 0.986, so
-the `sface` pack keeps the float graph and this build is opt-in
-(`sface_pack("int8")`), with its own fingerprint.
+facecluster runs the float graph and this build lives here, as a recipe to
+measure against.
 """
 
 from __future__ import annotations
@@ -24,10 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from facecluster.errors import ModelError
-
-# Change RECIPE whenever the graph rewrite or the quantiser settings change: it
-# is part of the cache key and of the pack's fingerprint (see sface_fingerprint).
+# Names this build: the graph rewrite and the quantiser settings.
 RECIPE = "qdq-u8s8-perchannel-v1"
 
 
@@ -35,6 +27,15 @@ def ranges_digest(ranges: dict[str, tuple[float, float]]) -> str:
     """sha256 of the calibration table in a canonical form."""
     canonical = json.dumps({k: [float(lo), float(hi)] for k, (lo, hi) in sorted(ranges.items())}, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def int8_key(source_sha256: str, ranges: dict[str, tuple[float, float]]) -> str:
+    """What an int8 build is made from: the shipped file, the recipe, the calibration table.
+
+    Example:
+        int8_key("fb143eea...", RANGES)  # 'fb143eea...:qdq-u8s8-perchannel-v1:3f2a9c1d0b7e6a55'
+    """
+    return f"{source_sha256}:{RECIPE}:{ranges_digest(ranges)[:16]}"
 
 
 def quantize(float_bytes: bytes, ranges: dict[str, tuple[float, float]]) -> bytes:
@@ -64,15 +65,3 @@ def quantize(float_bytes: bytes, ranges: dict[str, tuple[float, float]]) -> byte
     quantizer = QDQQuantizer(model, True, False, QuantType.QInt8, QuantType.QUInt8, tensors, [], [], op_types, {})
     quantizer.quantize_model()
     return quantizer.model.model.SerializeToString()
-
-
-def build(float_bytes: bytes, ranges: dict[str, tuple[float, float]]) -> bytes:
-    """`quantize`, with any failure of the quantiser as one ModelError.
-
-    Example:
-        int8_bytes = build(float_graph, RANGES)
-    """
-    try:
-        return quantize(float_bytes, ranges)
-    except Exception as e:  # the quantiser raises many exception types
-        raise ModelError(f"could not build the int8 SFace model ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
