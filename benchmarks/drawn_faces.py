@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from facecluster import drawn  # noqa: E402
 from facecluster.decode import decode  # noqa: E402
 from facecluster.models import Detections, load_pack  # noqa: E402
-from facecluster.scan import find_faces  # noqa: E402
+from facecluster.faces import find_faces  # noqa: E402
 from facecluster.store import DrawPhoto  # noqa: E402
 
 FACEDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"

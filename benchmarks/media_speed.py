@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from facecluster.models import load_pack  # noqa: E402
-from facecluster.scan import ScanOptions, faces_from_detections, detect_faces, find_faces, scan  # noqa: E402
+from facecluster.faces import detect_faces, faces_from_detections, find_faces  # noqa: E402
+from facecluster.scan import ScanOptions, scan  # noqa: E402
 from facecluster.sources import video  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 from tests.mediagen import dng_bytes, encode_video  # noqa: E402

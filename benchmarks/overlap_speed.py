@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facecluster.crawl import crawl  # noqa: E402
 from facecluster.models import load_pack  # noqa: E402
-from facecluster.scan import ScanOptions, _prepare_file, analyse_file, analyse_stream  # noqa: E402
+from facecluster.scan_file import _prepare_file, analyse_file, analyse_stream  # noqa: E402
+from facecluster.scan_options import ScanOptions  # noqa: E402
 
 
 def main() -> None:

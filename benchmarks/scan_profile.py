@@ -31,23 +31,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import facecluster.scan as scan_module  # noqa: E402
-import facecluster.quality as quality_module  # noqa: E402
+import facecluster.faces as faces_module  # noqa: E402
+import facecluster.scan_file as scan_file  # noqa: E402
+import facecluster.sources.photo as photo_source  # noqa: E402
 from facecluster.crawl import crawl  # noqa: E402
 from facecluster.models import load_pack  # noqa: E402
-from facecluster.scan import ScanOptions, ScanSummary, _ResultWriter, analyse_file, scan  # noqa: E402
+from facecluster.scan import ScanOptions, ScanSummary, scan  # noqa: E402
+from facecluster.scan_file import analyse_file  # noqa: E402
+from facecluster.scan_writer import ResultWriter  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 
 # (stage, module, attribute): module-level names the scan looks up when it runs.
 WRAPPED = [
-    ("prepare (read + sha256 + decode + EXIF)", scan_module, "_prepare"),
-    ("decode", scan_module, "decode"),
-    ("EXIF (photo_info)", scan_module, "photo_info"),
-    ("find_faces", scan_module, "find_faces"),
-    ("align", scan_module, "align_faces"),
-    ("thumbnail", scan_module, "face_thumbnail"),
-    ("quality", quality_module, "thumb_quality"),
-    ("XMP regions", scan_module, "read_regions"),
+    ("prepare (read + sha256 + decode + EXIF)", scan_file, "_prepare"),
+    ("decode", photo_source, "decode"),
+    ("EXIF (photo_info)", photo_source, "photo_info"),
+    ("find_faces", scan_file, "find_faces"),
+    ("align", faces_module, "align_faces"),
+    ("thumbnail", faces_module, "face_thumbnail"),
+    ("quality", faces_module, "thumb_quality"),
+    ("XMP regions", scan_file, "read_regions"),
 ]
 
 
@@ -94,7 +97,7 @@ def breakdown(entries, pack, options: ScanOptions, db: Path) -> tuple[dict[str, 
     store = Store(db)
     try:
         store.register_model(pack.name, pack.fingerprint, 128, pack.licence)
-        writer = _ResultWriter(store, pack.name, {}, ScanSummary(roots=[], model=pack.name), options.batch, options.settings)
+        writer = ResultWriter(store, pack.name, {}, ScanSummary(roots=[], model=pack.name), options.batch, options.settings)
         start = time.perf_counter()
         for i, r in enumerate(results):  # each a photo of its own, even with --times
             writer.add(replace(r, facts=replace(r.facts, path=f"{r.facts.path}#{i}")))

@@ -10,7 +10,7 @@ and Ctrl-C behave as in a local scan.
 
 It also says how a run of files is cut into tasks (chunk_size, in_chunks), for
 the local worker processes as for Dask's. It sits below scan.py: the task is
-given the analysis function (scan.analyse_stream) by the scan, which Dask sends
+given the analysis function (scan_file.analyse_stream) by the scan, which Dask sends
 to the workers by name, so this module never imports the scan.
 
 Every worker must see the photos at the same paths as the scanning machine
@@ -34,12 +34,12 @@ MISSING = "--dask needs Dask distributed, which is not installed: pip install 'f
 # back, few enough that the scheduler does not hold the whole library.
 TASKS_PER_THREAD = 2
 # Most files per worker task. A task is a run of files a worker decodes one
-# ahead of the one it analyses (see scan._Prefetch); results come back a task at a time.
+# ahead of the one it analyses (see scan_file._Prefetch); results come back a task at a time.
 # On a 2-worker Dask LocalCluster, the 196-photo mix: runs of 4 files 7.49-7.81 s,
 # of 8 7.56-7.99 s, of 2 7.98-9.13 s (uneven ends against per-task overhead).
 CHUNK_FILES = 4
 
-# The per-file analysis a task runs: (items, models, options) -> results in order (scan.analyse_stream).
+# The per-file analysis a task runs: (items, models, options) -> results in order (scan_file.analyse_stream).
 Analyse = Callable[..., Iterable[FileResult]]
 
 # On a Dask worker: the model packs built so far, by settings, shared by the worker's threads.
@@ -58,7 +58,7 @@ def _worker_pack(options):
 
 
 def analyse_chunk(items: list[tuple[CrawlEntry, frozenset[str]]], options, analyse: Analyse) -> list[FileResult]:
-    """The Dask task: results for a run of files, in order, by `analyse` (scan.analyse_stream) with
+    """The Dask task: results for a run of files, in order, by `analyse` (scan_file.analyse_stream) with
     this worker's cached models.
 
     Example:

@@ -7,7 +7,7 @@ finds a face centred in the box, that face's box and five landmarks align it,
 exactly as a scanned face is aligned. Where it finds none (a face too turned,
 too dark or too covered for it), the landmarks are placed where YuNet puts
 them in its own boxes on average (LANDMARKS_IN_BOX) and the face is aligned
-from the box alone. Either way the scan's own code (scan.faces_from_detections)
+from the box alone. Either way the scan's own code (faces.faces_from_detections)
 embeds it, makes its 128 px thumbnail and rates its quality, and the face is
 saved as a face of that photo: removed with the photo, exported in XMP, grouped
 and suggested like any other. With a name it is the user's face of that person
@@ -26,11 +26,12 @@ import numpy as np
 from facecluster import config
 from facecluster.decode import DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DecodeError, decode
 from facecluster.errors import FaceclusterError, ModelError, PeopleError
+from facecluster.faces import faces_from_detections
+from facecluster.files import open_regular
 from facecluster.geometry import iou
 from facecluster.models import DEFAULT_PACK, Detections, ModelPack, load_pack
 from facecluster.naming_rules import clean_name, group_number, parse_id
 from facecluster.people import put_faces, resolve
-from facecluster.scan import faces_from_detections, open_regular
 from facecluster.store import DrawPhoto, Store
 
 

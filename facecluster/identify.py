@@ -1,6 +1,6 @@
 """Who is in this photo? Faces of photos outside the library, matched against the named people.
 
-Each photo goes through the scan's own pipeline (`scan.analyse_file`: decode, detect, align,
+Each photo goes through the scan's own pipeline (`scan_file.analyse_file`: decode, detect, align,
 embed, with the same pack and settings), so a face gets the embedding a scan would give it. A face
 is matched against every named person of that pack with conservative evidence: its distance to a
 person is the mean of its distances to that person's 3 nearest faces (one look-alike face is not
@@ -24,7 +24,8 @@ from facecluster.crawl import CrawlEntry, clamp_ns
 from facecluster.errors import ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
 from facecluster.records import Face, FileResult
-from facecluster.scan import ScanOptions, analyse_file
+from facecluster.scan_file import analyse_file
+from facecluster.scan_options import ScanOptions
 from facecluster.store import Store
 
 NEIGHBOURS = 3  # a person's distance: the mean of the distances to their 3 nearest faces

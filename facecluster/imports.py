@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from facecluster.errors import FaceclusterError, PeopleError, UsageProblem
+from facecluster.files import open_regular
 from facecluster.identify import VERY_LIKELY, Reference, wording
 from facecluster.names import FORMAT, ImportSummary, NameFileError, apply_names, import_names
 from facecluster.naming_rules import clean_name
-from facecluster.scan import open_regular
 from facecluster.store import ImportPhoto, Store
 from facecluster.xmp import Region, SidecarProblem, match_regions, parse_xml
 

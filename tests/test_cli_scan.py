@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import facecluster.scan as scan_module
+import facecluster.scan_file as scan_file
 import facecluster.sources.photo as photo_source
 from facecluster.cli import cli
 from tests.conftest import cli_run as run
@@ -77,8 +77,8 @@ def test_copy_of_a_scanned_photo_reuses_its_faces(db_path, photo_folder, monkeyp
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     shutil.copy(photo_folder / "astronaut.jpg", photo_folder / "copy.jpg")
     calls = []
-    real = scan_module.find_faces
-    monkeypatch.setattr(scan_module, "find_faces", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = scan_file.find_faces
+    monkeypatch.setattr(scan_file, "find_faces", lambda *a, **k: calls.append(1) or real(*a, **k))
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert "1 new" in result.stderr and calls == []
     assert len(faces_by_path(db_path)["copy.jpg"]) == 1
@@ -127,7 +127,7 @@ def test_parallel_workers_give_the_same_faces(tmp_path, photo_folder):
 
 
 def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, photo_folder, monkeypatch):
-    real = scan_module.analyse_file
+    real = scan_file.analyse_file
     calls = []
 
     def interrupt_third(*args, **kwargs):
@@ -136,11 +136,11 @@ def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, photo_folder, monke
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scan_module, "analyse_file", interrupt_third)
+    monkeypatch.setattr(scan_file, "analyse_file", interrupt_third)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 130
     assert "interrupted: 2 of 5 files scanned and saved" in result.output
-    monkeypatch.setattr(scan_module, "analyse_file", real)
+    monkeypatch.setattr(scan_file, "analyse_file", real)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0
     assert "2 unchanged" in result.stderr and "3 new" not in result.stderr
@@ -299,7 +299,8 @@ def test_a_file_replaced_by_a_fifo_after_the_crawl_does_not_hang(tmp_path):
     import threading
 
     from facecluster.crawl import CrawlEntry
-    from facecluster.scan import ScanOptions, analyse_file
+    from facecluster.scan_file import analyse_file
+    from facecluster.scan_options import ScanOptions
 
     fifo = tmp_path / "photo.jpg"
     os.mkfifo(fifo)
@@ -339,13 +340,13 @@ def test_workers_get_only_the_hashes_a_file_of_its_size_could_have(db_path, phot
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     shutil.copy(photo_folder / "astronaut.jpg", photo_folder / "copy.jpg")
     given = []
-    real = scan_module.analyse_file
+    real = scan_file.analyse_file
 
     def spy(entry, pack, options, known):
         given.append(known)
         return real(entry, pack, options, known)
 
-    monkeypatch.setattr(scan_module, "analyse_file", spy)
+    monkeypatch.setattr(scan_file, "analyse_file", spy)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert "1 new" in result.stderr
     with sqlite3.connect(db_path) as conn:

@@ -29,7 +29,7 @@ import facecluster
 import facecluster.export.html as html_module
 from facecluster.cli import cli
 from facecluster.records import Face, PhotoFacts
-from facecluster.scan import face_thumbnail
+from facecluster.faces import face_thumbnail
 from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import facecluster.scan as scan_module
+import facecluster.scan_file as scan_file
 from facecluster.decode import decode
 from facecluster.errors import DecodeError
 from tests.conftest import cli_run, jpeg_bytes
@@ -158,7 +158,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     folder.mkdir()
     for i in range(4):
         (folder / f"{i}.jpg").write_bytes(encode(Image.fromarray(astronaut), "JPEG", quality=80 + i))
-    real = scan_module.analyse_file
+    real = scan_file.analyse_file
     calls = []
 
     def meddle(entry, *args, **kwargs):
@@ -168,7 +168,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
             (folder / "3.jpg").write_bytes(b"rewritten, no longer a photo")
         return real(entry, *args, **kwargs)
 
-    monkeypatch.setattr(scan_module, "analyse_file", meddle)
+    monkeypatch.setattr(scan_file, "analyse_file", meddle)
     db = tmp_path / "moving.db"
     result = scan(db, folder, "-j", "1")
     assert result.exit_code == 0
@@ -176,7 +176,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     assert got["0.jpg"][0] == got["1.jpg"][0] == "ok"
     assert got["2.jpg"][0] == "failed" and "cannot read file" in got["2.jpg"][1]
     assert got["3.jpg"][0] == "failed" and "not an image" in got["3.jpg"][1]
-    monkeypatch.setattr(scan_module, "analyse_file", real)
+    monkeypatch.setattr(scan_file, "analyse_file", real)
     again = scan(db, folder, "-j", "1", "--prune")
     assert "1 photo is gone from disk, removed" in again.stderr
 

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import facecluster.scan as scan_module
+import facecluster.scan_file as scan_file
 from facecluster.crawl import crawl
 from facecluster.decode import decode, draft_scale
 from facecluster.models import load_pack
 from facecluster.distributed import CHUNK_FILES, chunk_size, in_chunks
-from facecluster.scan import ScanOptions, analyse_file, analyse_stream
+from facecluster.scan_file import analyse_file, analyse_stream
+from facecluster.scan_options import ScanOptions
 from tests.conftest import jpeg_bytes
 
 
@@ -54,7 +55,7 @@ def test_stream_prefetches_one_photo_ahead_and_gives_the_same_results(tmp_path, 
     alone = [analyse_file(e, pack, options, frozenset()) for e in entries]
 
     events = []
-    real_prepare, real_finish = scan_module._prepare_file, scan_module._finish
+    real_prepare, real_finish = scan_file._prepare_file, scan_file._finish
 
     def prepare(entry, *args):
         events.append(("prepare", entry.path))
@@ -67,8 +68,8 @@ def test_stream_prefetches_one_photo_ahead_and_gives_the_same_results(tmp_path, 
         events.append(("finish", ready.entry.path))
         return real_finish(ready, *args)
 
-    monkeypatch.setattr(scan_module, "_prepare_file", prepare)
-    monkeypatch.setattr(scan_module, "_finish", finish)
+    monkeypatch.setattr(scan_file, "_prepare_file", prepare)
+    monkeypatch.setattr(scan_file, "_finish", finish)
     streamed = list(analyse_stream([(e, frozenset()) for e in entries], pack, options))
     assert [p for kind, p in events if kind == "prepare"] == [e.path for e in entries]  # each read once, in order
     assert [r.facts.path for r in streamed] == [e.path for e in entries]

@@ -272,7 +272,7 @@ def missed(tmp_path, facedata) -> tuple[Path, Path, list]:
     faces a normal scan finds in it (box, embedding)."""
     from facecluster.decode import decode
     from facecluster.models import load_pack
-    from facecluster.scan import find_faces
+    from facecluster.faces import find_faces
 
     source = facedata / "groups" / "faceapi_bbt2.jpg"
     if not source.is_file():

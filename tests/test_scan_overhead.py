@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import facecluster.scan as scan_module
+import facecluster.faces as faces_module
+import facecluster.scan_file as scan_file
 from facecluster.crawl import CrawlEntry, crawl
 from facecluster.errors import ModelError
 from facecluster.models import load_pack
 from facecluster.quality import thumb_quality
-from facecluster.scan import ScanOptions, _prepare_file, analyse_stream, face_thumbnail, find_faces
+from facecluster.faces import face_thumbnail, find_faces
+from facecluster.scan_file import _prepare_file, analyse_stream
+from facecluster.scan_options import ScanOptions
 from tests.conftest import jpeg_bytes
 
 
@@ -67,8 +70,8 @@ def test_prepare_keeps_the_whole_file_or_its_head_and_hashes_all_of_it(tmp_path,
     content = jpeg_bytes(astronaut[::8, ::8])  # a few KB: several chunks of 1000 bytes
     path = tmp_path / "a.jpg"
     path.write_bytes(content)
-    monkeypatch.setattr(scan_module, "READ_CHUNK", 1000)
-    monkeypatch.setattr(scan_module, "IN_MEMORY_BYTES", in_memory)
+    monkeypatch.setattr(scan_file, "READ_CHUNK", 1000)
+    monkeypatch.setattr(scan_file, "IN_MEMORY_BYTES", in_memory)
     ready = _prepare_file(CrawlEntry(str(path), len(content), 0), ScanOptions(jobs=1), frozenset())
     assert ready.facts.sha256 == hashlib.sha256(content).hexdigest() and ready.facts.size == len(content)
     assert ready.data == content[:in_memory]
@@ -78,13 +81,13 @@ def test_prepare_keeps_the_whole_file_or_its_head_and_hashes_all_of_it(tmp_path,
 def test_stream_makes_thumbnails_in_its_faces_thread(tmp_path, astronaut, monkeypatch, pack):
     (tmp_path / "a.jpg").write_bytes(jpeg_bytes(astronaut))
     threads = []
-    real = scan_module._thumbs_and_quality
+    real = faces_module._thumbs_and_quality
 
     def spy(*args):
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(scan_module, "_thumbs_and_quality", spy)
+    monkeypatch.setattr(faces_module, "_thumbs_and_quality", spy)
     entries = list(crawl([str(tmp_path)]))
     [result] = analyse_stream([(e, frozenset()) for e in entries], pack, ScanOptions(jobs=1))
     assert len(result.faces) == 1 and threads and all(name.startswith("facecluster-faces") for name in threads)
@@ -151,7 +154,7 @@ def test_stream_makes_detector_input_in_the_decode_thread_only(tmp_path, t1, mon
 
 def test_the_decode_thread_leaves_the_detector_input_to_a_stream_that_waits_for_it(pack, astronaut):
     calls = []
-    ahead = scan_module._Prefetch(iter([]), ScanOptions(jobs=1), lambda rgb: calls.append(1) or "input")
+    ahead = scan_file._Prefetch(iter([]), ScanOptions(jobs=1), lambda rgb: calls.append(1) or "input")
     try:
         assert ahead._prepare_unless_waited_for(astronaut) == "input"
         ahead._waited_for.set()  # what take() sets while it blocks on an unfinished photo
