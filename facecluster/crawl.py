@@ -75,21 +75,8 @@ def crawl(
     for root in roots:
         stack = [root]
         while stack:
-            folder = stack.pop()
-            try:
-                st = os.stat(folder)
-            except OSError as e:
-                warn(CrawlWarning(folder, f"cannot open folder: {e.strerror}"))
-                continue
-            key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                continue  # a symlink loop, or a folder reached twice
-            seen_dirs.add(key)
-            try:
-                with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as e:
-                warn(CrawlWarning(folder, f"cannot list folder: {e.strerror}"))
+            entries = _listing(stack.pop(), seen_dirs, warn)
+            if entries is None:
                 continue
             subfolders = []
             for entry in entries:
@@ -116,6 +103,25 @@ def crawl(
                     warn(CrawlWarning(entry.path, f"skipped: {special_kind(st.st_mode)}, not a regular file"))
             # Depth-first, in name order: reversed so the stack pops a..z.
             stack.extend(reversed(subfolders))
+
+
+def _listing(folder: str, seen_dirs: set[tuple[int, int]], warn: Callable[[CrawlWarning], None]) -> list[os.DirEntry] | None:
+    """A folder's entries in name order; None for a folder seen already (a symlink loop) or unreadable (warned)."""
+    try:
+        st = os.stat(folder)
+    except OSError as e:
+        warn(CrawlWarning(folder, f"cannot open folder: {e.strerror}"))
+        return None
+    key = (st.st_dev, st.st_ino)
+    if key in seen_dirs:
+        return None  # a symlink loop, or a folder reached twice
+    seen_dirs.add(key)
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        warn(CrawlWarning(folder, f"cannot list folder: {e.strerror}"))
+        return None
 
 
 def clamp_ns(ns: int) -> int:

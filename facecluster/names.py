@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -175,21 +176,7 @@ def read_name_file(source: Path) -> list[tuple[str, list[dict]]]:
     Example:
         read_name_file(Path("names.json"))[0]  # ("Alice", [{"photo_sha256": "9f2c...", "box": [...]}])
     """
-    try:
-        # Only a regular file, read with a limit: a symlink to /dev/zero grew to 24 GB before, a FIFO waited for ever.
-        text = read_regular(source, MAX_NAME_FILE_BYTES).decode("utf-8")
-    except FileTooBig:
-        raise NameFileError(f"{source} is too big to be a facecluster name file") from None
-    except OSError as e:
-        raise FaceclusterError(f"cannot read {source}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise NameFileError(f"{source} is not a facecluster name file (not UTF-8 text)") from None
-    try:
-        document = json.loads(text)
-    except RecursionError:
-        raise NameFileError(f"{source} is not a facecluster name file (JSON nested too deeply)") from None
-    except ValueError as e:
-        raise NameFileError(f"{source} is not a facecluster name file (not JSON: {e})") from None
+    document = _load_json(source)
 
     def wrong(where: str, what: str) -> NameFileError:
         return NameFileError(f"{source}: {where} {what}; nothing was imported")
@@ -217,21 +204,45 @@ def read_name_file(source: Path) -> list[tuple[str, list[dict]]]:
         if not isinstance(faces, list):
             raise wrong(f"{where}.faces", "must be a list")
         for j, key in enumerate(faces):
-            here = f"{where}.faces[{j}]"
-            if not isinstance(key, dict):
-                raise wrong(here, 'must be an object with "photo_sha256" and "box"')
-            sha256, box = key.get("photo_sha256"), key.get("box")
-            if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-                raise wrong(f"{here}.photo_sha256", "must be 64 lowercase hex digits")
-            if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
-                raise wrong(f"{here}.box", "must be 4 numbers [x, y, w, h]")
-            if box[2] <= 0 or box[3] <= 0:
-                raise wrong(f"{here}.box", "must have a positive width and height")
-            for optional in ("model", "path"):
-                if optional in key and not isinstance(key[optional], str):
-                    raise wrong(f"{here}.{optional}", "must be text")
+            _check_face_key(key, f"{where}.faces[{j}]", wrong)
         result.append((name, faces))
     return result
+
+
+def _load_json(source: Path) -> object:
+    """The name file's JSON, read as a regular file of bounded size; one-line errors for anything else."""
+    try:
+        # Only a regular file, read with a limit: a symlink to /dev/zero grew to 24 GB before, a FIFO waited for ever.
+        text = read_regular(source, MAX_NAME_FILE_BYTES).decode("utf-8")
+    except FileTooBig:
+        raise NameFileError(f"{source} is too big to be a facecluster name file") from None
+    except OSError as e:
+        raise FaceclusterError(f"cannot read {source}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise NameFileError(f"{source} is not a facecluster name file (not UTF-8 text)") from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise NameFileError(f"{source} is not a facecluster name file (JSON nested too deeply)") from None
+    except ValueError as e:
+        raise NameFileError(f"{source} is not a facecluster name file (not JSON: {e})") from None
+    return document
+
+
+def _check_face_key(key: object, here: str, wrong: Callable[[str, str], NameFileError]) -> None:
+    """One face key: {"photo_sha256": 64 hex digits, "box": [x, y, w, h], optional "model" and "path" as text}."""
+    if not isinstance(key, dict):
+        raise wrong(here, 'must be an object with "photo_sha256" and "box"')
+    sha256, box = key.get("photo_sha256"), key.get("box")
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise wrong(f"{here}.photo_sha256", "must be 64 lowercase hex digits")
+    if not isinstance(box, list) or len(box) != 4 or not all(_is_number(v) for v in box):
+        raise wrong(f"{here}.box", "must be 4 numbers [x, y, w, h]")
+    if box[2] <= 0 or box[3] <= 0:
+        raise wrong(f"{here}.box", "must have a positive width and height")
+    for optional in ("model", "path"):
+        if optional in key and not isinstance(key[optional], str):
+            raise wrong(f"{here}.{optional}", "must be text")
 
 
 def _is_int(value: object) -> bool:

@@ -294,6 +294,30 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
     unsafe = [r.name for r in regions if not xml_safe(r.name)]
     if unsafe:
         raise ValueError(f"names XML cannot hold: {unsafe!r}")
+    root, rdf, prefixes = _packet(existing)
+    ours = {r.name for r in regions}
+    before = _inventory(root, ours)
+
+    descriptions = rdf.findall(_q("rdf:Description"))
+    if not descriptions:
+        descriptions = [ET.SubElement(rdf, _q("rdf:Description"), {_q("rdf:about"): ""})]
+    home = next((d for d in descriptions if d.find(_q("mwg-rs:Regions")) is not None), descriptions[0])
+    _merge_mwg_regions(descriptions, home, regions, width, height)
+    _merge_microsoft_regions(descriptions, home, regions, width, height)
+    _merge_keywords(descriptions, home, ours)
+
+    lost = before - _inventory(root, ours)
+    if lost:
+        path, _, text = next(iter(lost))
+        raise SidecarProblem(f"merging would lose {_readable_tag(str(path[-1]))}{' ' + repr(text) if text else ''}")
+    ET.indent(root, space=" ")
+    data = PACKET_START + serialise(root, prefixes) + PACKET_END
+    parse_xml(data)  # never write what we could not read back
+    return data
+
+
+def _packet(existing: bytes | None) -> tuple[ET.Element, ET.Element, list[tuple[str, str]]]:
+    """(root, its rdf:RDF, namespace prefixes) of `existing`, or of a new empty packet."""
     if existing is None:
         root = ET.Element(_q("x:xmpmeta"))
         ET.SubElement(root, _q("rdf:RDF"))
@@ -308,16 +332,12 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
         rdf = root  # valid XMP without the x:xmpmeta wrapper: kept as it is
     else:
         raise SidecarProblem(f"not an XMP packet (its root element is {_readable_tag(root.tag)})")
-    ours = {r.name for r in regions}
-    before = _inventory(root, ours)
+    return root, rdf, prefixes
 
-    descriptions = rdf.findall(_q("rdf:Description"))
-    if not descriptions:
-        descriptions = [ET.SubElement(rdf, _q("rdf:Description"), {_q("rdf:about"): ""})]
-    home = next((d for d in descriptions if d.find(_q("mwg-rs:Regions")) is not None), descriptions[0])
 
-    # MWG: drop the regions we replace (same name) wherever they are, then add ours to the first list.
-    _drop_regions(descriptions, "mwg-rs:Regions", "mwg-rs:Name", ours)
+def _merge_mwg_regions(descriptions: list[ET.Element], home: ET.Element, regions: list[Region], width: int, height: int) -> None:
+    """MWG: drop the regions we replace (same name) wherever they are, then add ours to the first list."""
+    _drop_regions(descriptions, "mwg-rs:Regions", "mwg-rs:Name", {r.name for r in regions})
     mwg = home.find(_q("mwg-rs:Regions"))
     if mwg is None:
         mwg = ET.SubElement(home, _q("mwg-rs:Regions"), {_q("rdf:parseType"): "Resource"})
@@ -343,8 +363,11 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
             _q("stArea:w"): _num(w), _q("stArea:h"): _num(h), _q("stArea:unit"): "normalized",
         })
 
-    # Microsoft: the same, in MP:RegionInfo.
-    _drop_regions(descriptions, "MP:RegionInfo", "MPReg:PersonDisplayName", ours)
+
+def _merge_microsoft_regions(descriptions: list[ET.Element], home: ET.Element, regions: list[Region], width: int,
+                             height: int) -> None:
+    """Microsoft: the same as MWG, in MP:RegionInfo."""
+    _drop_regions(descriptions, "MP:RegionInfo", "MPReg:PersonDisplayName", {r.name for r in regions})
     mp_home = next((d for d in descriptions if d.find(_q("MP:RegionInfo")) is not None), home)
     mp = mp_home.find(_q("MP:RegionInfo"))
     if mp is None:
@@ -356,7 +379,9 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
         ET.SubElement(li, _q("MPReg:Rectangle")).text = ", ".join(_num(v) for v in (x, y, w, h))
         ET.SubElement(li, _q("MPReg:PersonDisplayName")).text = r.name
 
-    # Keywords: the old ones in their order, then ours.
+
+def _merge_keywords(descriptions: list[ET.Element], home: ET.Element, ours: set[str]) -> None:
+    """Keywords: the old ones in their order, then ours."""
     subject = next((s for d in descriptions for s in d.findall(_q("dc:subject"))), None)
     if subject is None:
         subject = ET.SubElement(home, _q("dc:subject"))
@@ -366,15 +391,6 @@ def sidecar_with_regions(existing: bytes | None, regions: list[Region], width: i
     present = {(li.text or "").strip() for li in keywords.findall(_q("rdf:li"))}
     for name in sorted(ours - present):
         ET.SubElement(keywords, _q("rdf:li")).text = name
-
-    lost = before - _inventory(root, ours)
-    if lost:
-        path, _, text = next(iter(lost))
-        raise SidecarProblem(f"merging would lose {_readable_tag(str(path[-1]))}{' ' + repr(text) if text else ''}")
-    ET.indent(root, space=" ")
-    data = PACKET_START + serialise(root, prefixes) + PACKET_END
-    parse_xml(data)  # never write what we could not read back
-    return data
 
 
 def _bag(container: ET.Element, list_name: str) -> ET.Element:

@@ -70,11 +70,23 @@ def export_links(store: Store, folder: Path, groups: bool = False, hardlinks: bo
     real = Path(os.path.realpath(folder))
     summary = LinksSummary(folder)
     wanted = _wanted(store, real, groups, hardlinks)
-    old_links: dict[str, dict] = previous.get("links", {})
     ours_folders: set[str] = set(previous.get("folders", []))
 
+    kept = _keep_or_remove_old(real, previous.get("links", {}), wanted, summary)
+    _add_new(real, wanted, kept, ours_folders, summary)
+    in_use = {name.split("/", 1)[0] for name in kept}
+    _remove_emptied_folders(real, ours_folders, in_use, summary)
+    summary.people = len(in_use)
+    summary.links = len(kept)
+    document = _marker(kept, ours_folders)
+    if document != previous:
+        write_atomic(real / MARKER, json.dumps(document, indent=0, sort_keys=True) + "\n")
+    return summary
+
+
+def _keep_or_remove_old(real: Path, old_links: dict[str, dict], wanted: dict[str, _Want], summary: LinksSummary) -> dict[str, dict]:
+    """The old links still wanted as they are; the others go first (where still what we made)."""
     kept: dict[str, dict] = {}
-    # Old links that are no longer wanted (or are wanted as something else) go first.
     for name, record in sorted(old_links.items()):
         want = wanted.get(name)
         if want is not None and _matches(real / name, record, want):
@@ -83,7 +95,11 @@ def export_links(store: Store, folder: Path, groups: bool = False, hardlinks: bo
         # Removed when still what we made; otherwise left alone (and reported), and no longer listed as ours.
         if _remove_ours(real / name, record, summary, name):
             summary.removed += 1
+    return kept
 
+
+def _add_new(real: Path, wanted: dict[str, _Want], kept: dict[str, dict], ours_folders: set[str], summary: LinksSummary) -> None:
+    """Make each wanted link not kept, into `kept`; never over something of the user's."""
     for name, want in sorted(wanted.items()):
         if name in kept:
             continue
@@ -106,8 +122,9 @@ def export_links(store: Store, folder: Path, groups: bool = False, hardlinks: bo
             kept[name] = record
             summary.added += 1
 
-    # Person folders we made that hold nothing of ours now: removed if empty (never with anything in them).
-    in_use = {name.split("/", 1)[0] for name in kept}
+
+def _remove_emptied_folders(real: Path, ours_folders: set[str], in_use: set[str], summary: LinksSummary) -> None:
+    """Person folders we made that hold nothing of ours now: removed if empty (never with anything in them)."""
     for person_folder in sorted(ours_folders - in_use):
         try:
             os.rmdir(real / person_folder)
@@ -117,12 +134,6 @@ def export_links(store: Store, folder: Path, groups: bool = False, hardlinks: bo
             ours_folders.discard(person_folder)
         except OSError:
             pass  # not empty: the user put something there; it stays, and stays listed
-    summary.people = len(in_use)
-    summary.links = len(kept)
-    document = _marker(kept, ours_folders)
-    if document != previous:
-        write_atomic(real / MARKER, json.dumps(document, indent=0, sort_keys=True) + "\n")
-    return summary
 
 
 def claim_links_folder(folder: Path, force: bool, dry_run: bool = False) -> dict:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
-from flask import Flask, abort, g, redirect, render_template, request
+from flask import Flask, abort, current_app, g, redirect, render_template, request
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
@@ -52,65 +52,73 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
     app.jinja_env.autoescape = True  # every template, whatever its name: names and paths are the user's
     app.jinja_env.finalize = shown
 
-    @app.before_request
-    def check_token():
-        if request.host.rsplit(":", 1)[0] not in ALLOWED_HOSTS:
-            abort(403, "this page answers only at 127.0.0.1")
-        expected = app.config["TOKEN"]
-        given = request.args.get(TOKEN_FIELD)
-        if given is not None and request.method == "GET" and same_token(given, expected):
-            # The token leaves the address bar (and the history) for a cookie only this browser holds.
-            args = request.args.copy()
-            args.pop(TOKEN_FIELD)
-            query = urlencode(list(args.items(multi=True)))
-            response = redirect(request.path + ("?" + query if query else ""), 303)
-            response.set_cookie(cookie, expected, httponly=True, samesite="Strict", path="/")
-            return response
-        if not same_token(request.cookies.get(cookie), expected):
-            abort(403, "open the address that `facecluster review` printed: it carries this run's key")
-        if request.method == "POST" and not same_token(request.form.get(TOKEN_FIELD), expected):
-            abort(403, "this change did not come from the review page (no key in the form)")
-        if request.method not in ("GET", "HEAD", "POST"):
-            abort(405)
-
-    @app.after_request
-    def headers(response):
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; "
-            "frame-ancestors 'none'; base-uri 'none'"
-        )
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
-    @app.errorhandler(HTTPException)
-    def http_error(e: HTTPException):
-        """400, 403, 404, 405, 413 ...: a page that says what was wrong, in the page's words."""
-        if e.code is None or e.code < 400:  # not an error (a redirect Werkzeug raised): as it is
-            return e
-        return error_page(e.code, e.name, e.description), e.code
-
-    @app.errorhandler(Exception)
-    def unexpected(e: Exception):
-        """Anything else is a bug or a broken database: the details (with the traceback) go to the
-        server's log, on the terminal that runs `facecluster review`; the page gets one friendly line."""
-        app.logger.error("%s %s failed", request.method, request.path, exc_info=e)  # the path, never the query: it may hold the key
-        if isinstance(e, sqlite3.Error):
-            reason = f"The database could not be read or written ({e}). Nothing was half done: try again."
-        else:
-            reason = "Something went wrong on the review server. Nothing was half done: try again."
-        return error_page(500, "Something went wrong", reason + " The details are in the terminal running facecluster review."), 500
-
-    @app.teardown_appcontext
-    def close_store(exc):
-        store = g.pop("store", None)
-        if store is not None:
-            store.close()
-
+    app.before_request(check_token)
+    app.after_request(security_headers)
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(Exception, unexpected)
+    app.teardown_appcontext(close_store)
     app.register_blueprint(bp)
     return app
+
+
+def check_token():
+    """Every request: at 127.0.0.1, with this run's key (its first from the printed address, then a cookie)."""
+    if request.host.rsplit(":", 1)[0] not in ALLOWED_HOSTS:
+        abort(403, "this page answers only at 127.0.0.1")
+    expected, cookie = current_app.config["TOKEN"], current_app.config["TOKEN_COOKIE"]
+    given = request.args.get(TOKEN_FIELD)
+    if given is not None and request.method == "GET" and same_token(given, expected):
+        # The token leaves the address bar (and the history) for a cookie only this browser holds.
+        args = request.args.copy()
+        args.pop(TOKEN_FIELD)
+        query = urlencode(list(args.items(multi=True)))
+        response = redirect(request.path + ("?" + query if query else ""), 303)
+        response.set_cookie(cookie, expected, httponly=True, samesite="Strict", path="/")
+        return response
+    if not same_token(request.cookies.get(cookie), expected):
+        abort(403, "open the address that `facecluster review` printed: it carries this run's key")
+    if request.method == "POST" and not same_token(request.form.get(TOKEN_FIELD), expected):
+        abort(403, "this change did not come from the review page (no key in the form)")
+    if request.method not in ("GET", "HEAD", "POST"):
+        abort(405)
+
+
+def security_headers(response):
+    """Every response: nothing but this page's own files, never framed, never cached."""
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def http_error(e: HTTPException):
+    """400, 403, 404, 405, 413 ...: a page that says what was wrong, in the page's words."""
+    if e.code is None or e.code < 400:  # not an error (a redirect Werkzeug raised): as it is
+        return e
+    return error_page(e.code, e.name, e.description), e.code
+
+
+def unexpected(e: Exception):
+    """Anything else is a bug or a broken database: the details (with the traceback) go to the
+    server's log, on the terminal that runs `facecluster review`; the page gets one friendly line."""
+    current_app.logger.error("%s %s failed", request.method, request.path, exc_info=e)  # the path, never the query: it may hold the key
+    if isinstance(e, sqlite3.Error):
+        reason = f"The database could not be read or written ({e}). Nothing was half done: try again."
+    else:
+        reason = "Something went wrong on the review server. Nothing was half done: try again."
+    return error_page(500, "Something went wrong", reason + " The details are in the terminal running facecluster review."), 500
+
+
+def close_store(exc):
+    """The request's store, if it opened one, is closed with the request."""
+    store = g.pop("store", None)
+    if store is not None:
+        store.close()
 
 
 def same_token(given: str | None, expected: str) -> bool:
