@@ -1,6 +1,6 @@
 """Decode overlapped with inference, in steady state (models loaded, one process): the same photos
 --times over, (1) read + hash + decode + EXIF only, (2) analysed one by one, (3) analysed by
-`scan.analyse_stream`, which decodes each next photo in a thread while this one is in the models
+`scan_file.analyse_stream`, which decodes each next photo in a thread while this one is in the models
 (and makes this photo's face thumbnails in another while its faces are embedded).
 Best of 3; ratios over (1); and the CPU time of the calling thread, best of 3.
 

@@ -2,7 +2,7 @@
 
 Steady state (models loaded and warmed, one process, no prefetch so that each
 stage's time is its own): every photo is analysed --times over by
-`scan.analyse_file` with each stage wrapped in a timer, then the results are
+`scan_file.analyse_file` with each stage wrapped in a timer, then the results are
 written by the scan's own result writer into a fresh database. The detector and
 embedder are split into the onnxruntime call itself and the Python around it
 (resize, blob, YuNet decoding and NMS; crop layout, normalising).

@@ -47,7 +47,7 @@ HEAD_BATCH = 64
 
 def runtime_graph(shipped: bytes) -> tuple[bytes, bytes]:
     """The graph the float pack runs, as (trunk, head): `float_graph` with each PRelu
-    folded into the layer after it, split before the last Gemm (onnx.split_final_gemm).
+    folded into the layer after it, split before the last Gemm (sface_graph.split_final_gemm).
 
     The embeddings are those of `float_graph` up to float rounding (cosine
     1.0000000 on 1,237 faces, largest difference 3e-7); 6.9 ms a face instead
