@@ -356,10 +356,9 @@ def test_html_pads_a_face_at_the_edge_with_neutral_grey(small_library, tmp_path)
     store = Store(db)
     stored = np.asarray(Image.open(io.BytesIO(store.thumb(edge["face_id"]))).convert("RGB")).astype(int)
     store.close()
-    assert stored.shape[1] < stored.shape[0]
     written = next((site / "thumbs").glob(f"{edge['face_id']}-*.jpg"))
     square = np.asarray(Image.open(written).convert("RGB")).astype(int)
-    assert square.shape[0] == square.shape[1]
+    assert square.shape[0] == square.shape[1] and stored.shape[1] < stored.shape[0]
     pad = square.shape[1] - stored.shape[1]
     # The padding is on the left (the cut side), the frame's neutral grey (#eee): not the crop's edge pixels
     # repeated (the astronaut's dark suit smeared into streaks), and the crop itself is kept beside it.
@@ -434,8 +433,9 @@ def test_html_in_headless_chromium(small_library, tmp_path):
         assert len(cards) == 2
         assert HOSTILE in [c.find_element(By.CSS_SELECTOR, ".name").text for c in cards]
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
-        browser.get((site / f"person-{unnamed}.html").as_uri())
-        assert browser.find_elements(By.CSS_SELECTOR, "a.face")
+        browser.find_element(By.CSS_SELECTOR, f'a.card[href="person-{unnamed}.html"]').click()  # a relative link
+        WebDriverWait(browser, 60).until(lambda b: b.current_url.endswith(f"person-{unnamed}.html"))
+        assert browser.find_elements(By.CSS_SELECTOR, "a.face") and not browser.find_elements(By.TAG_NAME, "form")
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
         browser.find_element(By.ID, "name").send_keys("Ann O'Neil")
@@ -444,6 +444,8 @@ def test_html_in_headless_chromium(small_library, tmp_path):
         WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "button.copy").text != "Copy")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+        browser.find_element(By.CSS_SELECTOR, "a.face").click()  # a face opens its original photo
+        WebDriverWait(browser, 60).until(lambda b: b.current_url.endswith(".jpg") and b.execute_script(ALL_IMAGES_LOADED))
         # A card's date range breaks between the dates, never inside one.
         dated = tmp_path / "dated.db"
         store = Store(dated)

@@ -4,11 +4,14 @@ And export, like every command that only reads, never creates a database.
 Stores filled by hand (tests/test_export.py's helpers): real files, real SQLite, no model.
 """
 
+import os
 import re
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 import pytest
 
+import facecluster.export.html as html_module
 from facecluster.store import Store
 from facecluster.web import create_app
 from tests.conftest import cli_ok as ok
@@ -53,3 +56,28 @@ def test_the_review_and_the_export_show_the_same_best_face(tmp_path):
     assert shown([None, None, None, 0.1]) == faces[3]  # a face not scored yet comes after every scored one
     assert shown([None, None, None, None]) == faces[3]  # none scored: the largest
     store.close()
+
+
+def test_every_link_of_the_site_is_a_relative_file_that_exists(tmp_path, monkeypatch):
+    db = tmp_path / "faces.db"
+    store = Store(db)
+    ann = [add_photo(store, tmp_path / "p" / f"ann {i}.jpg", [(100, 100, 120, 120)])[0] for i in range(3)]
+    make_person(store, ann, "Ann")
+    make_person(store, add_photo(store, tmp_path / "p" / "trip" / "group#1.jpg", [(0, 10, 90, 90), (300, 10, 90, 90)]))
+    add_photo(store, tmp_path / "p" / "alone.jpg", [(10, 10, 60, 60)] * 3)
+    store.close()
+    monkeypatch.setattr(html_module, "CARDS_PER_PAGE", 1)
+    monkeypatch.setattr(html_module, "FACES_PER_PAGE", 2)
+    site = tmp_path / "site"
+    ok(db, "export", "--html", str(site))
+    pages = sorted(site.glob("*.html"))
+    assert {p.name for p in pages} >= {"index.html", "index-2.html", "unclustered.html", "unclustered-2.html"}
+    for page in pages:
+        text = page.read_text()
+        assert "<form" not in text and "<input type=\"checkbox\"" not in text and "token" not in text  # nothing to send
+        links = re.findall(r'(?:href|src)="([^"]+)"', text)
+        assert links, page.name
+        for link in links:
+            assert "://" not in link and not link.startswith("/"), (page.name, link)
+            target = site / os.fsdecode(unquote_to_bytes(link.split("#")[0]))
+            assert target.is_file(), (page.name, link)
