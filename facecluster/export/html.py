@@ -1,7 +1,7 @@
 """A static review site: opens from disk in any browser, no server, no network.
 
 The pages are the review page's own (facecluster/web/templates), rendered by
-web/render.py with `static` set: no forms, and links that are relative file
+pages.py with `static` set: no forms, and links that are relative file
 names. index.html (paginated) has a card per person and unnamed group, with
 the same representative face and the same pages as the review; each person
 has pages of face thumbnails linking to the original photos by relative
@@ -39,8 +39,8 @@ from facecluster.names import portable_path
 from facecluster.people import Page, paginate, people_cards, person_faces_page
 from facecluster.queries import faces_by_year
 from facecluster.store import ExportFace, PersonSummary, Store
-from facecluster.web.render import STATIC, site_environment
-from facecluster.web.thumbs import square_thumbnail
+from facecluster.pages import STATIC, site_environment
+from facecluster.thumbs import square_thumbnail
 
 CARDS_PER_PAGE = 200
 FACES_PER_PAGE = 500

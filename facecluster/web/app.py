@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from facecluster.store import Store
 from facecluster.web.context import TOKEN_FIELD
-from facecluster.web.render import configure
+from facecluster.pages import configure
 from facecluster.web.routes import bp
 
 HOST = "127.0.0.1"  # never another interface: the page can change the user's data
@@ -49,7 +49,7 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
         MAX_CONTENT_LENGTH=1024 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    configure(app.jinja_env)  # the same escaping and helpers as the static export's pages (render.py)
+    configure(app.jinja_env)  # the same escaping and helpers as the static export's pages (pages.py)
 
     @app.before_request
     def check_token():

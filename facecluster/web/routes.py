@@ -40,7 +40,7 @@ from facecluster.queries import faces_by_year
 from facecluster.suggestions import group_cards, same_person_page, suggest
 from facecluster.web.context import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
-from facecluster.web.thumbs import square_thumbnail
+from facecluster.thumbs import square_thumbnail
 
 bp = Blueprint("review", __name__)
 
@@ -51,7 +51,7 @@ THUMB_CACHE = "private, max-age=3600"  # a face's crop never changes; an hour bo
 
 @bp.app_context_processor
 def common():
-    """What every review page needs besides render.configure's helpers: the form key, the last action (for the undo button)."""
+    """What every review page needs besides pages.configure's helpers: the form key, the last action (for the undo button)."""
     last = None
     try:
         actions = recent_actions(open_store(), 1)
@@ -160,10 +160,11 @@ def thumb(face_id: int):
         abort(404, f"no face {face_id}")
     if not data:  # a face whose crop could not be made
         return current_app.send_static_file("no-face.svg")
-    # Square, as the export writes it: a crop cut short at the photo's edge gets grey bands, not a stretched face.
-    response = current_app.response_class(square_thumbnail(data, face), mimetype="image/jpeg")
+    # Square, as the export writes it: a crop cut short at the photo's edge gets grey bands, not a cropped face.
+    shown = square_thumbnail(data, face)
+    response = current_app.response_class(shown, mimetype="image/jpeg")
     response.headers["Cache-Control"] = THUMB_CACHE
-    response.set_etag(f"{face_id}-{len(data)}")
+    response.set_etag(f"{face_id}-{len(data)}" + ("" if shown is data else "-p"))  # -p: not the crop an older page got
     return response.make_conditional(request)
 
 

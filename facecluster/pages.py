@@ -1,6 +1,8 @@
-"""One HTML renderer: the Jinja templates of the review page, also the pages of the static export.
+"""One HTML renderer: the Jinja templates of the review page (facecluster/web/templates), also the
+pages of the static export.
 
-The review server (app.py) renders them through Flask, with forms and links
+Here, not in the web package, so that the export loads jinja2 and never Flask.
+The review server (web/app.py) renders them through Flask, with forms and links
 to its own routes. The export (export/html.py) renders the same templates
 through `site_environment`: a plain jinja2 Environment, no Flask app and no
 request, with `static` set, so the pages carry no forms and their links
@@ -21,8 +23,8 @@ from facecluster.naming_rules import plural
 from facecluster.sources.video import clock
 from facecluster.store import ExportFace
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
+STATIC = Path(__file__).resolve().parent / "web" / "static"
 
 
 def shown(value):
