@@ -474,26 +474,40 @@ def _page_bounds(total: int, number: int, per_page: int) -> tuple[int, int]:
 
 
 SHOWN = ("all", "named", "unnamed", "ignored")
+_KEEP = {
+    "all": lambda c: not c.ignored,
+    "named": lambda c: not c.ignored and c.name is not None,
+    "unnamed": lambda c: not c.ignored and c.name is None,
+    "ignored": lambda c: c.ignored,
+    "everyone": lambda c: True,  # the export's --include-ignored: every card, the ignored ones last
+}
+
+
+def people_cards(store: Store, show: str = "all") -> list[PersonSummary]:
+    """The people index's cards (PersonSummary, each with its representative face) in `list_people`'s order:
+    named first by name, then groups by size; `show` picks all (not ignored), named, unnamed, ignored or
+    everyone. The review page and the static export list these same cards.
+
+    Example:
+        [c.face_id for c in people_cards(store, "unnamed")]
+    """
+    if show not in _KEEP:
+        raise PeopleError(f"show must be one of {', '.join(SHOWN)}")
+    keep = _KEEP[show]
+    # Within each choice but "everyone" `ignored` is the same for every card, so list_people's order is the
+    # order asked for; in "everyone" list_people puts the ignored ones last.
+    return [c for c in list_people(store, include_ignored=True) if c.faces and keep(c)]
 
 
 def people_page(store: Store, number: int = 1, per_page: int = 100, show: str = "all") -> Page:
-    """A page of people cards (PersonSummary) in `list_people`'s order: named first by name, then
-    groups by size; `show` picks all (not ignored), named, unnamed or ignored.
+    """A page of `people_cards`.
 
     Example:
         people_page(store, 1, show="unnamed").items[0].faces
     """
     if show not in SHOWN:
         raise PeopleError(f"show must be one of {', '.join(SHOWN)}")
-    keep = {
-        "all": lambda c: not c.ignored,
-        "named": lambda c: not c.ignored and c.name is not None,
-        "unnamed": lambda c: not c.ignored and c.name is None,
-        "ignored": lambda c: c.ignored,
-    }[show]
-    # Within each choice `ignored` is the same for every card, so list_people's order is the order asked for.
-    cards = [c for c in list_people(store, include_ignored=True) if c.faces and keep(c)]
-    return paginate(cards, number, per_page)
+    return paginate(people_cards(store, show), number, per_page)
 
 
 def faces_page(store: Store, target: str | None, number: int = 1, per_page: int = 200) -> tuple[PersonRow | None, Page]:
@@ -503,15 +517,22 @@ def faces_page(store: Store, target: str | None, number: int = 1, per_page: int 
     Example:
         person, page = faces_page(store, "Alice", 2)
     """
-    if target is None:
+    person = resolve(store, target) if target is not None else None
+    return person, person_faces_page(store, person.id if person else None, number, per_page)
+
+
+def person_faces_page(store: Store, person_id: int | None, number: int = 1, per_page: int = 200) -> Page:
+    """`faces_page` of a person known by id (None: the faces in no group): what the export pages through.
+
+    Example:
+        person_faces_page(store, 12, 2).items[0].path
+    """
+    if person_id is None:
         total = store.unclustered_count(not_person=False)  # faces marked "not a person" are done with: not listed
-        person = None
     else:
-        person = resolve(store, target)
-        total = store.face_count(person.id)
+        total = store.face_count(person_id)
     number, pages = _page_bounds(total, number, per_page)
-    rows = store.person_face_rows(person.id if person else None, (number - 1) * per_page, per_page)
-    return person, Page(rows, number, pages, total)
+    return Page(store.person_face_rows(person_id, (number - 1) * per_page, per_page), number, pages, total)
 
 
 def face_detail(store: Store, face_id: int):

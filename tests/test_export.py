@@ -31,6 +31,7 @@ from facecluster.cli import cli
 from facecluster.records import Face, PhotoFacts
 from facecluster.faces import face_thumbnail
 from facecluster.store import Store
+from facecluster.web import create_app
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
 from tests.conftest import beside_a_fifo, jpeg_bytes
@@ -346,25 +347,30 @@ def test_html_dates_plurals_and_the_name_command(tmp_path):
     assert "1 face in 1 photo" in solo_page and 'class="copy"' not in solo_page
 
 
-def test_html_pads_a_face_at_the_edge_with_its_own_pixels(small_library, tmp_path):
+def test_html_pads_a_face_at_the_edge_with_neutral_grey(small_library, tmp_path):
     photos, db, named, unnamed = small_library
     site = tmp_path / "site"
     ok(db, "export", "--html", str(site))
     edge = next(f for f in json_of(db)["people"][0]["faces"] if f["photo"].endswith("edge.jpg"))
     assert edge["bbox"][0] < 10  # the face touches the left edge: its stored crop is cut short there
     store = Store(db)
-    stored = Image.open(io.BytesIO(store.thumb(edge["face_id"])))
+    stored = np.asarray(Image.open(io.BytesIO(store.thumb(edge["face_id"]))).convert("RGB")).astype(int)
     store.close()
-    assert stored.width < stored.height
     written = next((site / "thumbs").glob(f"{edge['face_id']}-*.jpg"))
     square = np.asarray(Image.open(written).convert("RGB")).astype(int)
-    assert square.shape[0] == square.shape[1]
-    pad = square.shape[1] - stored.width
-    # The padding is on the left (the cut side), a copy of the crop's first column: no white or grey bar.
-    left = square[:, : pad - 2].mean(axis=1)
-    first_column = square[:, pad + 1]
-    assert np.abs(left - first_column).mean() < 12
-    assert square[:, : pad - 2].mean() < 200
+    assert square.shape[0] == square.shape[1] and stored.shape[1] < stored.shape[0]
+    pad = square.shape[1] - stored.shape[1]
+    # The padding is on the left (the cut side), the frame's neutral grey (#eee): not the crop's edge pixels
+    # repeated (the astronaut's dark suit smeared into streaks), and the crop itself is kept beside it.
+    band = square[:, : pad - 8]  # (JPEG's 8 px blocks ring a little near the crop)
+    assert np.abs(band - 238).max() <= 8 and np.abs(band.mean(axis=(0, 1)) - 238).max() < 2  # grey, nothing of the photo
+    assert np.abs(stored[:, 0].mean(axis=0) - 238).max() > 40  # (the photo's own edge is far from that grey)
+    assert np.abs(square[:, pad + 2 :] - stored[:, 2:]).mean() < 8
+    # The review page serves the same square picture for that face.
+    client = create_app(db, token="t").test_client()
+    assert client.get("/?token=t").status_code == 303  # the key, kept in a cookie from here on
+    served = client.get(f"/thumb/{edge['face_id']}")
+    assert served.status_code == 200 and served.data == written.read_bytes()
 
 
 def test_non_utf8_file_names_in_every_export(small_library, tmp_path):
@@ -427,8 +433,9 @@ def test_html_in_headless_chromium(small_library, tmp_path):
         assert len(cards) == 2
         assert HOSTILE in [c.find_element(By.CSS_SELECTOR, ".name").text for c in cards]
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
-        browser.get((site / f"person-{unnamed}.html").as_uri())
-        assert browser.find_elements(By.CSS_SELECTOR, "a.face")
+        browser.find_element(By.CSS_SELECTOR, f'a.card[href="person-{unnamed}.html"]').click()  # a relative link
+        WebDriverWait(browser, 60).until(lambda b: b.current_url.endswith(f"person-{unnamed}.html"))
+        assert browser.find_elements(By.CSS_SELECTOR, "a.face") and not browser.find_elements(By.TAG_NAME, "form")
         browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
         WebDriverWait(browser, 60).until(lambda b: b.execute_script(ALL_IMAGES_LOADED))
         browser.find_element(By.ID, "name").send_keys("Ann O'Neil")
@@ -437,6 +444,8 @@ def test_html_in_headless_chromium(small_library, tmp_path):
         WebDriverWait(browser, 60).until(lambda b: b.find_element(By.CSS_SELECTOR, "button.copy").text != "Copy")
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []
+        browser.find_element(By.CSS_SELECTOR, "a.face").click()  # a face opens its original photo
+        WebDriverWait(browser, 60).until(lambda b: b.current_url.endswith(".jpg") and b.execute_script(ALL_IMAGES_LOADED))
         # A card's date range breaks between the dates, never inside one.
         dated = tmp_path / "dated.db"
         store = Store(dated)

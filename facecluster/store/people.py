@@ -16,6 +16,7 @@ from facecluster.store.rows import (
     PersonFace,
     PersonRow,
     PersonSummary,
+    REPRESENTATIVE_ORDER,
     _EXPORT_FACE_SQL,
     _chunks,
     _export_face,
@@ -213,24 +214,27 @@ class PeopleStore:
         return done
 
     def people_summaries(self, model: str | None = None) -> list[PersonSummary]:
-        """Every person with its counts, dates and representative face (the largest, most confident),
-        in one pass over the faces (a GROUP BY on the person index), no query per person."""
+        """Every person with its counts, dates and representative face, in one pass over the faces (a GROUP BY
+        on the person index) and one indexed look-up a person for the representative (REPRESENTATIVE_ORDER)."""
         where = "WHERE p.model = ?" if model else ""
         rows = self.db.execute(
             f"""
-            SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
-                   -- a file's own date (copied, downloaded) is not when the photo was taken
-                   min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
-                   max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
-                   f.id, ph.path, max(f.score * f.size)
-            FROM people p
-            LEFT JOIN faces f ON f.person_id = p.id
-            LEFT JOIN photos ph ON ph.id = f.photo_id
-            {where}
-            GROUP BY p.id
+            SELECT s.*, ph.path FROM (
+                SELECT p.id, p.model, p.name, p.ignored, count(f.id), count(DISTINCT f.photo_id),
+                       -- a file's own date (copied, downloaded) is not when the photo was taken
+                       min(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
+                       max(CASE WHEN ph.taken_source = 'exif' THEN ph.taken END),
+                       (SELECT b.id FROM faces b WHERE b.person_id = p.id ORDER BY {REPRESENTATIVE_ORDER} LIMIT 1) AS best
+                FROM people p
+                LEFT JOIN faces f ON f.person_id = p.id
+                LEFT JOIN photos ph ON ph.id = f.photo_id
+                {where}
+                GROUP BY p.id
+            ) s LEFT JOIN faces bf ON bf.id = s.best LEFT JOIN photos ph ON ph.id = bf.photo_id
+            ORDER BY s.id
             """,
             [model] if model else [],
-        ).fetchall()  # SQLite: with max(), the bare columns f.id and ph.path come from the row holding the maximum
+        ).fetchall()
         return [
             PersonSummary(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6], r[7], r[8] if r[4] else None,
                           from_db_path(r[9]) if r[4] and r[9] is not None else None)
@@ -238,7 +242,7 @@ class PeopleStore:
         ]
 
     def person_samples(self, person_ids: Iterable[int], per_person: int) -> dict[int, tuple[str | None, int, list[int]]]:
-        """person id -> (name, face count, up to `per_person` face ids, the largest and most confident
+        """person id -> (name, face count, up to `per_person` face ids, the representative
         first) for each of these people that exists: a few indexed queries a person, no pass over every face."""
         out = {}
         for person_id in dict.fromkeys(person_ids):
@@ -247,7 +251,7 @@ class PeopleStore:
                 continue
             count = self.db.execute("SELECT count(*) FROM faces WHERE person_id = ?", [person_id]).fetchone()[0]
             faces = [r[0] for r in self.db.execute(
-                "SELECT id FROM faces WHERE person_id = ? ORDER BY score * size DESC, id LIMIT ?", [person_id, per_person])]
+                f"SELECT b.id FROM faces b WHERE b.person_id = ? ORDER BY {REPRESENTATIVE_ORDER} LIMIT ?", [person_id, per_person])]
             out[person_id] = (row[0], count, faces)
         return out
 

@@ -145,7 +145,7 @@ class PersonSummary:
     photos: int
     first_taken: str | None  # dates the photos carry (EXIF); a file's own date is not a date taken
     last_taken: str | None
-    face_id: int | None  # the face that stands for the person: the largest, most confident
+    face_id: int | None  # the face that stands for the person: its best quality (REPRESENTATIVE_ORDER)
     sample_path: str | None  # that face's photo
 
 
@@ -307,6 +307,11 @@ def _face_values(photo_id: int, model: str, f: Face) -> tuple:
     return (photo_id, model, *f.box, json.dumps([round(v, 2) for v in f.landmarks]), f.score, f.size,
             embedding_to_blob(f.embedding), f.thumb, f.label, f.quality, f.frame_ms)
 
+
+# The face that stands for a person, on the review page and in the export alike (faces `b`): the best stored
+# quality (facecluster.quality; NULL, not scored yet, last), then the largest and most confident, then the
+# oldest face: every tie broken, so the same database always shows the same face.
+REPRESENTATIVE_ORDER = "b.quality DESC, b.score * b.size DESC, b.id"
 
 # A face with what an export (or the review page) shows of it; read by _export_face.
 _EXPORT_FACE_SQL = (

@@ -20,11 +20,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from flask import Flask, abort, current_app, g, redirect, render_template, request
-from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 
 from facecluster.store import Store
 from facecluster.web.context import TOKEN_FIELD
+from facecluster.pages import configure
 from facecluster.web.routes import bp
 
 HOST = "127.0.0.1"  # never another interface: the page can change the user's data
@@ -49,8 +49,7 @@ def create_app(db_path: str | Path, token: str | None = None, cookie: str = "fac
         MAX_CONTENT_LENGTH=1024 * 1024,
         TEMPLATES_AUTO_RELOAD=False,
     )
-    app.jinja_env.autoescape = True  # every template, whatever its name: names and paths are the user's
-    app.jinja_env.finalize = shown
+    configure(app.jinja_env)  # the same escaping and helpers as the static export's pages (pages.py)
 
     app.before_request(check_token)
     app.after_request(security_headers)
@@ -128,28 +127,6 @@ def same_token(given: str | None, expected: str) -> bool:
     if not given:
         return False
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
-
-
-def shown(value):
-    """Every value a template writes, made writable: the bytes of a file name that are not UTF-8
-    (kept by Python as lone surrogates, which no page can carry) are shown as \\xNN, as the command
-    line shows them.
-
-    Example:
-        shown("caf\\udce9.jpg") == "caf\\\\xe9.jpg"
-    """
-    if not isinstance(value, str):
-        return value
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        pass
-    try:
-        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # a surrogate that is no byte: its code point
-        text = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return Markup(text) if isinstance(value, Markup) else text
 
 
 def error_page(code: int, title: str, reason: str | None) -> str:

@@ -40,6 +40,7 @@ from facecluster.queries import faces_by_year
 from facecluster.suggestions import group_cards, same_person_page, suggest
 from facecluster.web.context import TOKEN_FIELD, open_store
 from facecluster.web.photos import photo_with_box
+from facecluster.thumbs import square_thumbnail
 
 bp = Blueprint("review", __name__)
 
@@ -50,14 +51,14 @@ THUMB_CACHE = "private, max-age=3600"  # a face's crop never changes; an hour bo
 
 @bp.app_context_processor
 def common():
-    """What every page needs: the form key, the last action (for the undo button), plural()."""
+    """What every review page needs besides pages.configure's helpers: the form key, the last action (for the undo button)."""
     last = None
     try:
         actions = recent_actions(open_store(), 1)
         last = actions[0] if actions and actions[0].undone_at is None else None
     except (FaceclusterError, sqlite3.Error):  # the page (or the error page) is still shown, without the undo button
         pass
-    return {"token": current_app.config["TOKEN"], "token_field": TOKEN_FIELD, "last_action": last, "plural": plural,
+    return {"token": current_app.config["TOKEN"], "token_field": TOKEN_FIELD, "last_action": last,
             "min_faces": config.MIN_GROUP_FACES}
 
 
@@ -153,14 +154,17 @@ def face(face_id: int):
 
 @bp.get("/thumb/<int:face_id>")
 def thumb(face_id: int):
-    data = open_store().thumb(face_id)
-    if data is None:
+    store = open_store()
+    data, face = store.thumb(face_id), store.face_row(face_id)
+    if data is None or face is None:
         abort(404, f"no face {face_id}")
     if not data:  # a face whose crop could not be made
         return current_app.send_static_file("no-face.svg")
-    response = current_app.response_class(data, mimetype="image/jpeg")
+    # Square, as the export writes it: a crop cut short at the photo's edge gets grey bands, not a cropped face.
+    shown = square_thumbnail(data, face)
+    response = current_app.response_class(shown, mimetype="image/jpeg")
     response.headers["Cache-Control"] = THUMB_CACHE
-    response.set_etag(f"{face_id}-{len(data)}")
+    response.set_etag(f"{face_id}-{len(data)}" + ("" if shown is data else "-p"))  # -p: not the crop an older page got
     return response.make_conditional(request)
 
 

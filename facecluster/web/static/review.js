@@ -1,7 +1,42 @@
 // The little the page needs beyond forms: selected cards and faces are highlighted, the buttons
 // that act on a selection say how many are selected (and stay off while none is), "Select all",
-// and drawing a box on a photo around a face the detector missed.
+// and drawing a box on a photo around a face the detector missed. The static export (no forms)
+// uses this file too, for its one tool: the command that names a group follows the name typed.
 (function () {
+  // Naming a group in the static export: the command follows the name typed, quoted for a POSIX shell.
+  function quoted(text) {
+    if (/^[A-Za-z0-9_.,:+@%\/=-]+$/.test(text) && text[0] !== '-') return text;
+    return "'" + text.replace(/'/g, "'\"'\"'") + "'";
+  }
+  function command() {
+    var code = document.getElementById('cmd'), input = document.getElementById('name');
+    var name = input ? input.value.trim() : '';
+    var base = code.getAttribute('data-command');
+    if (!name) return base + ' ';
+    return base + (name[0] === '-' ? ' -- ' : ' ') + quoted(name);
+  }
+  document.addEventListener('input', function (event) {
+    var code = document.getElementById('cmd');
+    if (event.target.id !== 'name' || !code) return;  // the review's own name box names the group itself
+    var text = command();
+    code.textContent = text.trim() === code.getAttribute('data-command') ? text + 'NAME' : text;
+  });
+  document.addEventListener('click', function (event) {
+    var button = event.target.closest('button.copy');
+    if (!button || !document.getElementById('cmd')) return;
+    var text = command();
+    function done() { button.textContent = 'Copied'; setTimeout(function () { button.textContent = 'Copy'; }, 1500); }
+    function fallback() {
+      var area = document.createElement('textarea');
+      area.value = text; document.body.appendChild(area); area.select();
+      try { document.execCommand('copy'); done(); } catch (e) { button.textContent = 'Select and copy'; }
+      document.body.removeChild(area);
+    }
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, fallback);
+    } else { fallback(); }
+  });
+
   // form.elements, not querySelectorAll: a checkbox or button may belong to a form it is not
   // inside (form="..."), where a face's own yes/no forms sit between them.
   function controls(form, test) {
