@@ -386,7 +386,7 @@ def media_line(s: ScanSummary) -> str:
 @click.option("--min-quality", type=float, default=config.MIN_CLUSTER_QUALITY, show_default=True,
               help="Quality gate: faces with a lower quality score (0-1: sharpness, size, score, pose) never start "
                    "a group; they may still join one.")
-@click.option("--join-distance", type=float, default=config.JOIN_DISTANCE, show_default=True,
+@click.option("--join-distance", type=float, default=None, show_default="the embedder's: 1.0 for sface",
               help="New faces this close to a named person's faces join that person.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.pass_context

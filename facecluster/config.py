@@ -42,28 +42,8 @@ AGGLOMERATIVE_THRESHOLD = 1.0  # average-linkage cut, Euclidean distance of unit
 MIN_CLUSTER_FACE_PIXELS = 24  # quality gate: shorter box side
 MIN_CLUSTER_SCORE = 0.6  # quality gate: detection score (YuNet's own threshold; the quality score weighs it)
 MIN_CLUSTER_QUALITY = 0.5  # quality gate: facecluster.quality score; faces below never seed or form a group
-TRIM_NEIGHBOUR, TRIM_DISTANCE = 4, 1.06  # a member whose 4th nearest fellow member is farther leaves the group
-SMALL_GROUP_DISTANCE = 0.85  # small groups (2-4 faces): every two faces at most this far apart
-ATTACH_NEIGHBOURS, ATTACH_VOTES = 5, 3  # a left-out face joins the group holding 3 of its 5 nearest grouped faces...
-ATTACH_REACH_RATIO, ATTACH_FLOOR, ATTACH_CAP = 1.3, 1.0, 1.15  # ...all within 1.3 x the group's reach, clipped to [1.0, 1.15]
-JOIN_DISTANCE = 1.0  # a new face joins a named person whose faces are this close (benchmarks/join_distance.py)
-# Suggestion likelihoods, calibrated on the labelled library (benchmarks/calibrate_suggestions.py, docs/quality.md):
-# (up to this distance, words). Groups: distance between centres; the share of top candidates that were the
-# same person was 1.00 up to 0.8, 1.00 at 0.8-0.9, 0.52 at 0.9-1.0, 0.01 beyond. Faces: the mean distance to
-# the person's 3 nearest faces; 1.00 up to 1.0, 0.93 at 1.0-1.1, 0.06 at 1.1-1.15.
-GROUP_LIKELIHOOD = ((0.8, "very likely"), (0.9, "likely"), (1.0, "possible"))
-FACE_LIKELIHOOD = ((1.0, "very likely"), (1.05, "likely"), (1.1, "possible"))
-JOIN_NEIGHBOURS, JOIN_VOTES = 5, 3  # ...and 3 of its 5 nearest anchors (faces the user placed) are that person's
-# `identify`: a face's distance to a person is the mean distance to that person's 3 nearest faces.
-# Chosen with benchmarks/identify_calibration.py on ../shared/facedata (1,467 labelled faces, 80
-# people; docs/quality.md). Each face left out in turn: at 0.95 with a 0.05 margin, 96.7% of faces of
-# known people are "very likely", none of them wrong, and 0.14% of strangers (their person taken out)
-# are called "very likely" someone (1.1% at 1.0). Between 0.95 and 1.0 known faces and strangers are
-# about as many (1.2% and 1.0%): "possible". Beyond 1.0 strangers outnumber known faces 6 to 1: "unknown".
-IDENTIFY_VERY_LIKELY = 0.95
-IDENTIFY_POSSIBLE = 1.0
-IDENTIFY_MARGIN = 0.05  # "very likely" also needs the next person this much farther; else "possible"
-
+# The distances grouping, suggestions and `identify` use belong to the embedder that made the vectors:
+# facecluster/models/registry.py (Distances), with the evidence that chose them.
 
 def data_dir() -> Path:
     """The platform's per-user data folder for facecluster."""

@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -47,6 +47,7 @@ from facecluster.cluster import (
 )
 from facecluster.errors import PeopleError, UsageProblem
 from facecluster.models import DEFAULT_PACK
+from facecluster.models.registry import SFACE_DISTANCES, Distances, distances
 from facecluster.naming_rules import clean_name
 from facecluster.people import PersonChange, compare_people
 from facecluster.quality import thumb_quality
@@ -63,7 +64,8 @@ class GroupOptions:
     min_face_size: float = config.MIN_CLUSTER_FACE_PIXELS
     min_score: float = config.MIN_CLUSTER_SCORE
     min_quality: float = config.MIN_CLUSTER_QUALITY
-    join_distance: float = config.JOIN_DISTANCE
+    join_distance: float | None = None  # None: the embedder's own (Distances.join)
+    distances: Distances = SFACE_DISTANCES  # of the embedder whose vectors are grouped; `group` sets them
 
     def check(self) -> None:
         if self.method not in ("hdbscan", "agglomerative"):
@@ -74,7 +76,7 @@ class GroupOptions:
             raise UsageProblem("--min-samples must be a positive number")
         # NaN compares false with everything, so each range test is written to fail on it.
         for name in ("threshold", "join_distance"):
-            if not 0 < getattr(self, name) <= 2:
+            if getattr(self, name) is not None and not 0 < getattr(self, name) <= 2:
                 raise UsageProblem(f"--{name.replace('_', '-')} must be between 0 and 2 (distances between unit vectors)")
         if not 0 <= self.min_face_size < math.inf:
             raise UsageProblem("--min-size must be a number of pixels, 0 or more")
@@ -180,20 +182,20 @@ def cluster_pool(x: np.ndarray, photos: np.ndarray, strong: np.ndarray, options:
         found = hdbscan_labels(x[rows], first, options.min_samples)
         found = split_merged(found, x[rows], first, options.min_samples)
         found = one_face_per_photo(found, photos[rows], x[rows])
-        found = trim_loose(found, x[rows], config.TRIM_NEIGHBOUR, config.TRIM_DISTANCE)
+        found = trim_loose(found, x[rows], options.distances.trim_neighbour, options.distances.trim)
         labels[rows] = drop_small(found, first)
         # Nearest faces of every face left out so far, for the small-group merge and for attaching: found once.
         neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
         if options.min_faces < first:
-            labels = strict_small_groups(labels, x, photos, strong, config.SMALL_GROUP_DISTANCE, options.min_faces, first - 1)
-            labels = merge_small_groups(labels, x, photos, first, ATTACH_RULE, neighbours)
+            labels = strict_small_groups(labels, x, photos, strong, options.distances.small_group, options.min_faces, first - 1)
+            labels = merge_small_groups(labels, x, photos, first, attach_rule(options.distances), neighbours)
     else:
         found = agglomerative_labels(x[rows], options.threshold, options.min_faces)
         found = one_face_per_photo(found, photos[rows], x[rows])
         labels[rows] = drop_small(found, options.min_faces)
         neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
     clustered = labels >= 0
-    labels = attach_faces(labels, x, photos, np.ones(len(x), bool), ATTACH_RULE, neighbours=neighbours)
+    labels = attach_faces(labels, x, photos, np.ones(len(x), bool), attach_rule(options.distances), neighbours=neighbours)
     return drop_small(one_face_per_photo(labels, photos, x), options.min_faces), clustered
 
 
@@ -210,13 +212,14 @@ def _anchor_joins(data: GroupingInputs, labels: np.ndarray, anchored: np.ndarray
     open_rows = open_rows[(labels[open_rows] < 0) | np.isin(labels[open_rows], with_anchors)]
     winner, nearest = anchor_votes(
         data.embeddings[open_rows], photos[open_rows], data.embeddings[anchors], person_ids[anchors], photos[anchors],
-        threshold=options.join_distance, k=config.JOIN_NEIGHBOURS, votes=config.JOIN_VOTES,
+        threshold=options.join_distance or options.distances.join,
+        k=options.distances.join_neighbours, votes=options.distances.join_votes,
     )
     # Anchors of each person in each cluster: the clustering must agree with the vote.
     in_cluster = {(int(labels[r]), int(person_ids[r])) for r in anchors.tolist() if labels[r] >= 0}
     seen_group = {p for p in data.people if data.people[p].name is None and not data.people[p].ignored}
     strays = open_rows[(labels[open_rows] < 0) & (winner >= 0)]
-    agree = _strays_agree(data, strays, winner[np.searchsorted(open_rows, strays)], anchored, excluded)
+    agree = _strays_agree(data, strays, winner[np.searchsorted(open_rows, strays)], anchored, excluded, options.distances)
     ok = np.zeros(len(open_rows), bool)
     for j, row in enumerate(open_rows.tolist()):
         person = int(winner[j])
@@ -234,9 +237,9 @@ def _anchor_joins(data: GroupingInputs, labels: np.ndarray, anchored: np.ndarray
 
 
 def _strays_agree(data: GroupingInputs, rows: np.ndarray, persons: np.ndarray, anchored: np.ndarray,
-                  excluded: np.ndarray) -> dict[int, bool]:
+                  excluded: np.ndarray, d: Distances) -> dict[int, bool]:
     """For faces left out of every cluster: do their nearest faces of any kind (other photos) agree with the
-    anchors' vote, with `config.JOIN_VOTES` of the first `config.JOIN_NEIGHBOURS` anchors of that person?"""
+    anchors' vote, with `d.join_votes` of the first `d.join_neighbours` anchors of that person?"""
     if len(rows) == 0:
         return {}
     usable = np.flatnonzero(~excluded)
@@ -244,9 +247,9 @@ def _strays_agree(data: GroupingInputs, rows: np.ndarray, persons: np.ndarray, a
     out = {}
     for row, person in zip(rows.tolist(), persons.tolist()):
         near = usable[ids[np.searchsorted(usable, row)]]
-        near = near[data.photo_ids[near] != data.photo_ids[row]][: config.JOIN_NEIGHBOURS]
+        near = near[data.photo_ids[near] != data.photo_ids[row]][: d.join_neighbours]
         theirs = anchored[near] & (data.person_ids[near] == person)
-        out[row] = len(near) > 0 and bool(theirs[0]) and int(theirs.sum()) >= min(config.JOIN_VOTES, len(near))
+        out[row] = len(near) > 0 and bool(theirs[0]) and int(theirs.sum()) >= min(d.join_votes, len(near))
     return out
 
 
@@ -274,9 +277,9 @@ def _apart(labels: np.ndarray, data: GroupingInputs) -> list[list[int]]:
     return out
 
 
-ATTACH_RULE = AttachRule(
-    config.ATTACH_NEIGHBOURS, config.ATTACH_VOTES, config.ATTACH_REACH_RATIO, config.ATTACH_FLOOR, config.ATTACH_CAP,
-)
+def attach_rule(d: Distances) -> AttachRule:
+    """The attach step's rule with an embedder's distances."""
+    return AttachRule(d.attach_neighbours, d.attach_votes, d.attach_reach_ratio, d.attach_floor, d.attach_cap)
 
 
 def group(store: Store, options: GroupOptions | None = None, progress: Callable[[str], None] | None = None) -> GroupSummary:
@@ -292,6 +295,8 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
     with store.writer("group"):
         if fill_face_quality(store, options.model, say):
             say("quality scores filled in for faces scanned before they existed")
+        embedder = store.active_embedder(options.model)
+        options = replace(options, distances=distances(embedder))
         data = store.grouping_inputs(options.model)
         if len(data.face_ids) == 0:
             known = store.models_with_faces()
@@ -299,7 +304,7 @@ def group(store: Store, options: GroupOptions | None = None, progress: Callable[
             raise PeopleError(f"no faces of model pack {options.model!r} in the database{hint}")
         if _adopt_xmp_names(store, options.model, data):
             data = store.grouping_inputs(options.model)
-        say(f"grouping {len(data.face_ids)} faces")
+        say(f"grouping {len(data.face_ids)} faces with the {embedder} embedder")
         plan = plan_groups(data, options)
         people, face_ids = data.people, data.face_ids.tolist()
         settled = settle(data, plan)

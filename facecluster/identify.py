@@ -4,8 +4,8 @@ Each photo goes through the scan's own pipeline (`scan_file.analyse_file`: decod
 embed, with the same pack and settings), so a face gets the embedding a scan would give it. A face
 is matched against every named person of that pack with conservative evidence: its distance to a
 person is the mean of its distances to that person's 3 nearest faces (one look-alike face is not
-enough), and the wording says how far that can be trusted (config.IDENTIFY_VERY_LIKELY,
-config.IDENTIFY_POSSIBLE, config.IDENTIFY_MARGIN; docs/quality.md says how they were chosen).
+enough), and the wording says how far that can be trusted (the embedder's Distances.identify_*
+in models/registry.py; docs/quality.md says how they were chosen).
 
 Nothing is written unless `add`: then the photos are stored as a scan would store them, and the
 next `group` lets their faces join the people they match.
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from facecluster import config
 from facecluster.crawl import CrawlEntry, clamp_ns
 from facecluster.errors import ModelError, UsageProblem
 from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
+from facecluster.models.registry import SFACE_DISTANCES, Distances, distances
 from facecluster.records import Face, FileResult
 from facecluster.scan_file import analyse_file
 from facecluster.scan_options import ScanOptions
@@ -101,19 +101,19 @@ class Reference:
                 for i in ranked]
 
 
-def wording(best: Candidate | None, runner_up: Candidate | None) -> str:
+def wording(best: Candidate | None, runner_up: Candidate | None, d: Distances = SFACE_DISTANCES) -> str:
     """How sure a match is: "very likely" (close, and clearly closer than anyone else), "possible", "unknown".
 
     Example:
         wording(Candidate(3, "Alice", 0.7), None) == "very likely"
     """
-    if best is None or best.distance > config.IDENTIFY_POSSIBLE:
+    if best is None or best.distance > d.identify_possible:
         return UNKNOWN
-    clear = runner_up is None or runner_up.distance - best.distance >= config.IDENTIFY_MARGIN
-    return VERY_LIKELY if best.distance <= config.IDENTIFY_VERY_LIKELY and clear else POSSIBLE
+    clear = runner_up is None or runner_up.distance - best.distance >= d.identify_margin
+    return VERY_LIKELY if best.distance <= d.identify_very_likely and clear else POSSIBLE
 
 
-def match_faces(reference: Reference, faces: list[Face]) -> list[FaceMatch]:
+def match_faces(reference: Reference, faces: list[Face], d: Distances = SFACE_DISTANCES) -> list[FaceMatch]:
     """Each face's best named person and how sure that is.
 
     Example:
@@ -124,7 +124,7 @@ def match_faces(reference: Reference, faces: list[Face]) -> list[FaceMatch]:
         ranked = reference.candidates(face.embedding)
         best = ranked[0] if ranked else None
         runner_up = ranked[1] if len(ranked) > 1 else None
-        out.append(FaceMatch(face.box, face.score, wording(best, runner_up), best, runner_up))
+        out.append(FaceMatch(face.box, face.score, wording(best, runner_up, d), best, runner_up))
     return out
 
 

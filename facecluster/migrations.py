@@ -196,3 +196,45 @@ def m009_media_frames(db: Database) -> None:
         not_null={"photo_id", "kind"},
     )
     db["companions"].create_index(["photo_id"])
+
+
+@migrations()
+def m010_embeddings(db: Database) -> None:
+    # Issue 19: vectors per (face, embedder), so that another embedder can describe the same faces
+    # (`scan --embedder`) without new face ids: people, names, answers and history stay. Every face's
+    # scan vector is copied in under its pack's name (a pack's own embedder bears the pack's name).
+    # faces.embedding stays as the scan wrote it (docs/schema.md says why); the triggers keep the two
+    # in step for every writer of face rows, and drop a face's vectors with the face even where foreign
+    # keys are off (a face id may be used again once the largest is deleted).
+    db.execute(
+        """
+        CREATE TABLE embeddings (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            embedder TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,
+            PRIMARY KEY (face_id, embedder)
+        )
+        """
+    )
+    db.execute(
+        "INSERT INTO embeddings (face_id, embedder, dim, vector) SELECT id, model, length(embedding) / 4, embedding FROM faces"
+    )
+    db.execute(
+        """
+        CREATE TRIGGER faces_scan_vector AFTER INSERT ON faces BEGIN
+            INSERT OR REPLACE INTO embeddings (face_id, embedder, dim, vector)
+            VALUES (NEW.id, NEW.model, length(NEW.embedding) / 4, NEW.embedding);
+        END
+        """
+    )
+    db.execute(
+        """
+        CREATE TRIGGER faces_drop_vectors AFTER DELETE ON faces BEGIN
+            DELETE FROM embeddings WHERE face_id = OLD.id;
+        END
+        """
+    )
+    # The embedder whose vectors `group`, suggestions and `identify` use for this pack's faces; NULL:
+    # the pack's own (the embedder of the pack's name).
+    db.execute("ALTER TABLE models ADD COLUMN embedder TEXT")

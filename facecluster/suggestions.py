@@ -6,8 +6,8 @@
   most like one person.
 
 Each comes with a likelihood in words ("very likely", "likely", "possible"),
-calibrated on the labelled library (config.GROUP_LIKELIHOOD and
-config.FACE_LIKELIHOOD; evidence in docs/quality.md); anything less likely
+calibrated per embedder (Distances.group_likelihood and .face_likelihood in
+models/registry.py; evidence in docs/quality.md); anything less likely
 than "possible" is never offered. The answers go through people.py: "yes"
 merges or moves, "no" is remembered (a cannot-link or a rejection), so the same
 question is never asked twice and grouping never undoes the answer.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from facecluster import config
+from facecluster.models.registry import Distances, distances
 from facecluster.people import resolve
 from facecluster.store import PersonRow, Store
 
@@ -73,7 +73,7 @@ def likelihood(distance: float, levels: tuple[tuple[float, str], ...]) -> str | 
     """The words for a distance under calibrated `levels` ((up to this distance, words), nearest first), or None.
 
     Example:
-        likelihood(0.7, config.GROUP_LIKELIHOOD) == "very likely"
+        likelihood(0.7, distances("sface").group_likelihood) == "very likely"
     """
     for limit, words in levels:
         if distance <= limit:
@@ -123,7 +123,12 @@ def centre_pairs(centres: npt.NDArray[np.float32], limit: float, block: int = BL
     return sorted(out, key=lambda t: (t[2], t[0], t[1]))
 
 
-def same_person_pairs(store: Store, limit: int = 50) -> list[PairSuggestion]:
+def _distances(store: Store, model: str, given: Distances | None) -> Distances:
+    """The distances of the embedder in use for pack `model`, unless the caller gave some."""
+    return given or distances(store.active_embedder(model))
+
+
+def same_person_pairs(store: Store, limit: int = 50, d: Distances | None = None) -> list[PairSuggestion]:
     """ "Same person?" questions worth asking, most likely first: two people or groups whose centres are
     close enough to be at least "possible", not both named (two names are two people until the user says
     otherwise), not ignored, and not already answered "no".
@@ -134,11 +139,14 @@ def same_person_pairs(store: Store, limit: int = 50) -> list[PairSuggestion]:
     data = store.person_centres()
     links = store.cannot_links()
     found = []
-    for i, j, distance in centre_pairs(data.centres, config.GROUP_LIKELIHOOD[-1][0]):
+    # Each pack's people are compared with its embedder's distances (a pair is always of one pack).
+    by_model = {m: _distances(store, m, d) for m in set(data.models)}
+    reach = max((x.group_likelihood[-1][0] for x in by_model.values()), default=0.0)
+    for i, j, distance in centre_pairs(data.centres, reach):
         a, b = int(data.person_ids[i]), int(data.person_ids[j])
         if data.models[i] != data.models[j] or (data.named[i] and data.named[j]) or (min(a, b), max(a, b)) in links:
             continue
-        words = likelihood(distance, config.GROUP_LIKELIHOOD)
+        words = likelihood(distance, by_model[data.models[i]].group_likelihood)
         if words:
             # The named one first: the question reads "is group 12 Alice?"
             first, second = (a, b) if data.named[i] or not data.named[j] else (b, a)
@@ -168,7 +176,7 @@ def same_person_page(store: Store, limit: int = 50, per_card: int = 5) -> SamePe
     return SamePersonPage([p for p in pairs if p.a in cards and p.b in cards], cards)
 
 
-def suggest(store: Store, target: str, limit: int = 24) -> PersonSuggestions:
+def suggest(store: Store, target: str, limit: int = 24, d: Distances | None = None) -> PersonSuggestions:
     """ "Is this Alice?": the unnamed groups and the faces in no group that may be person `target`,
     most likely first, only those at least "possible"; empty lists when nothing is likely.
 
@@ -176,6 +184,7 @@ def suggest(store: Store, target: str, limit: int = 24) -> PersonSuggestions:
         found = suggest(store, "Alice"); found.groups, found.faces
     """
     person = resolve(store, target)
+    d = _distances(store, person.model, d)
     centres = store.person_centres()
     links = store.cannot_links()
     groups = []
@@ -184,7 +193,7 @@ def suggest(store: Store, target: str, limit: int = 24) -> PersonSuggestions:
         distance = np.linalg.norm(centres.centres - centres.centres[mine[0]], axis=1)
         for row in np.argsort(distance, kind="stable").tolist():
             other = int(centres.person_ids[row])
-            words = likelihood(float(distance[row]), config.GROUP_LIKELIHOOD)
+            words = likelihood(float(distance[row]), d.group_likelihood)
             if words is None:
                 break
             if other == person.id or centres.named[row] or centres.models[row] != person.model:
@@ -195,13 +204,13 @@ def suggest(store: Store, target: str, limit: int = 24) -> PersonSuggestions:
             if len(groups) >= limit:
                 break
     data = store.suggestion_inputs(person.id, person.model, unclustered_only=True)
-    rows, distances = nearest(data.person, data.embeddings, limit)
+    rows, found = nearest(data.person, data.embeddings, limit)
     faces = []
-    for r, d in zip(rows.tolist(), distances.tolist()):
-        words = likelihood(d, config.FACE_LIKELIHOOD)
+    for r, distance in zip(rows.tolist(), found.tolist()):
+        words = likelihood(distance, d.face_likelihood)
         if words is None:
             break
-        faces.append(Suggestion(int(data.face_ids[r]), float(d), None, words))
+        faces.append(Suggestion(int(data.face_ids[r]), float(distance), None, words))
     return PersonSuggestions(person, groups, faces)
 
 

@@ -32,7 +32,8 @@ def test_migrations_build_the_schema(db_path):
     assert columns(db_path, "people") == ["id", "model", "name", "ignored", "created_at", "updated_at"]
     assert columns(db_path, "face_rejections") == ["face_id", "person_id", "created_at"]
     assert columns(db_path, "photo_scans") == ["photo_id", "model", "faces", "scanned_at", "det_size", "det_threshold"]
-    assert columns(db_path, "models") == ["name", "fingerprint", "dim", "licence", "first_used"]
+    assert columns(db_path, "models") == ["name", "fingerprint", "dim", "licence", "first_used", "embedder"]
+    assert columns(db_path, "embeddings") == ["face_id", "embedder", "dim", "vector"]
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -18,6 +18,7 @@ from facecluster.store.rows import (
     PersonCentres,
     StoreInfo,
     SuggestionInputs,
+    _ACTIVE_VECTOR,
     _EXPORT_FACE_SQL,
     _chunks,
     _export_face,
@@ -214,11 +215,12 @@ class HistoryStore:
         """A person's embeddings, and the faces that could be theirs: the pack's faces in no group (or, unless
         `unclustered_only`, in an unnamed, shown group), less those the user refused for this person or
         marked as no person at all."""
-        own = [blob_to_embedding(r[0]) for r in self.db.execute("SELECT embedding FROM faces WHERE person_id = ?", [person_id])]
+        own = [blob_to_embedding(r[0]) for r in self.db.execute(
+            f"SELECT e_.vector FROM faces f {_ACTIVE_VECTOR} WHERE f.person_id = ? AND e_.vector IS NOT NULL", [person_id])]
         where = "f.person_id IS NULL" if unclustered_only else "(f.person_id IS NULL OR (p.name IS NULL AND p.ignored = 0))"
         rows = self.db.execute(
-            "SELECT f.id, COALESCE(f.person_id, -1), f.embedding FROM faces f LEFT JOIN people p ON p.id = f.person_id "
-            f"WHERE f.model = ? AND {where} AND f.assigned IS NOT '{NOT_A_PERSON}' "
+            f"SELECT f.id, COALESCE(f.person_id, -1), e_.vector FROM faces f LEFT JOIN people p ON p.id = f.person_id {_ACTIVE_VECTOR}"
+            f"WHERE f.model = ? AND {where} AND f.assigned IS NOT '{NOT_A_PERSON}' AND e_.vector IS NOT NULL "
             "AND NOT EXISTS (SELECT 1 FROM face_rejections r WHERE r.face_id = f.id AND r.person_id = ?) ORDER BY f.id",
             [model, person_id],
         ).fetchall()
@@ -233,8 +235,8 @@ class HistoryStore:
     def person_centres(self) -> PersonCentres:
         """The centre (mean of its unit embeddings, made unit again) of every shown person or group with faces."""
         rows = self.db.execute(
-            "SELECT p.id, p.model, p.name IS NOT NULL, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
-            "WHERE p.ignored = 0 ORDER BY p.id"
+            f"SELECT p.id, p.model, p.name IS NOT NULL, e_.vector FROM faces f JOIN people p ON p.id = f.person_id {_ACTIVE_VECTOR}"
+            "WHERE p.ignored = 0 AND e_.vector IS NOT NULL ORDER BY p.id"
         ).fetchall()
         if not rows:
             return PersonCentres(np.zeros(0, np.int64), [], np.zeros(0, bool), np.zeros((0, 0), np.float32))

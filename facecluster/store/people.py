@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facecluster.errors import ModelError
 from facecluster.store.rows import (
     ExportFace,
     GroupingInputs,
@@ -35,11 +36,17 @@ class PeopleStore:
         """Everything `group` needs about one pack's faces, as arrays."""
         # A video's frames are its "photos": a person once per frame, not once per video.
         # Each frame gets an id of its own below every photo id.
+        embedder = self.active_embedder(model)
         rows = self.db.execute(
-            "SELECT id, CASE WHEN frame_ms IS NULL THEN photo_id ELSE -dense_rank() OVER (ORDER BY photo_id, frame_ms) END, "
-            "size, score, COALESCE(person_id, -1), embedding, quality, assigned FROM faces WHERE model = ? ORDER BY id",
-            [model],
+            "SELECT f.id, CASE WHEN f.frame_ms IS NULL THEN f.photo_id ELSE -dense_rank() OVER (ORDER BY f.photo_id, f.frame_ms) END, "
+            "f.size, f.score, COALESCE(f.person_id, -1), e.vector, f.quality, f.assigned FROM faces f "
+            "LEFT JOIN embeddings e ON e.face_id = f.id AND e.embedder = ? WHERE f.model = ? ORDER BY f.id",
+            [embedder, model],
         ).fetchall()
+        lacking = sum(1 for r in rows if r[5] is None)
+        if lacking:
+            raise ModelError(f"{lacking} of {len(rows)} faces of pack {model!r} have no {embedder!r} vector yet: "
+                             f"run `facecluster scan --embedder {embedder} FOLDER...` on the folders that hold them")
         people = {p.id: p for p in self.people_rows(model)}
         rejections = set(self.db.execute(
             "SELECT r.face_id, r.person_id FROM face_rejections r JOIN faces f ON f.id = r.face_id WHERE f.model = ?",

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facecluster.store.rows import (
+    _ACTIVE_VECTOR,
     ImportPhoto,
     PhotoFaceRow,
     PhotoFilter,
@@ -99,8 +100,8 @@ class QueryStore:
     def named_embeddings(self, model: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """(person id per row, embeddings) of every face of a named, shown person of this pack."""
         rows = self.db.execute(
-            "SELECT f.person_id, f.embedding FROM faces f JOIN people p ON p.id = f.person_id "
-            "WHERE p.model = ? AND p.name IS NOT NULL AND p.ignored = 0 ORDER BY f.person_id, f.id",
+            f"SELECT f.person_id, e_.vector FROM faces f JOIN people p ON p.id = f.person_id {_ACTIVE_VECTOR}"
+            "WHERE p.model = ? AND p.name IS NOT NULL AND p.ignored = 0 AND e_.vector IS NOT NULL ORDER BY f.person_id, f.id",
             [model],
         ).fetchall()
         if not rows:
@@ -117,11 +118,14 @@ class QueryStore:
         if row is None:
             return None
         faces = self.db.execute(
-            "SELECT f.id, f.model, f.x, f.y, f.w, f.h, f.person_id, f.embedding FROM faces f WHERE f.photo_id = ? ORDER BY f.id",
+            f"SELECT f.id, f.model, f.x, f.y, f.w, f.h, f.person_id, e_.vector, length(f.embedding) / 4 FROM faces f {_ACTIVE_VECTOR}"
+            "WHERE f.photo_id = ? ORDER BY f.id",
             [row[0]],
         ).fetchall()
+        # A face with no vector of the embedder in use yet (`scan --embedder` has not reached it) is far from everyone.
         return ImportPhoto(row[0], from_db_path(row[1]), row[2], row[3], row[4],
-                           [(f[0], f[1], (f[2], f[3], f[4], f[5]), f[6], blob_to_embedding(f[7])) for f in faces])
+                           [(f[0], f[1], (f[2], f[3], f[4], f[5]), f[6],
+                             blob_to_embedding(f[7]) if f[7] is not None else np.zeros(f[8], np.float32)) for f in faces])
 
     def photo_at(self, path: str) -> PhotoRow | None:
         """The library's row for this exact path, or None."""

@@ -314,6 +314,14 @@ def _face_values(photo_id: int, model: str, f: Face) -> tuple:
 REPRESENTATIVE_ORDER = "b.quality DESC, b.score * b.size DESC, b.id"
 
 # A face with what an export (or the review page) shows of it; read by _export_face.
+# Joins a face `f` to its vector from the embedder its pack uses now (models.embedder; NULL: the pack's
+# own, named as the pack): `e_.vector`, NULL where the face has none of that embedder yet.
+_ACTIVE_VECTOR = (
+    "LEFT JOIN models m_ ON m_.name = f.model "
+    "LEFT JOIN embeddings e_ ON e_.face_id = f.id AND e_.embedder = coalesce(m_.embedder, f.model) "
+)
+
+
 _EXPORT_FACE_SQL = (
     "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
     "f.score, f.size, f.landmarks, p.taken_source, f.frame_ms, p.kind FROM faces f JOIN photos p ON p.id = f.photo_id "
