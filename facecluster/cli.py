@@ -30,6 +30,7 @@ from facecluster import __version__, config
 from facecluster.drawn import DrawError, add_face, parse_box
 from facecluster.errors import FaceclusterError, UsageProblem
 from facecluster.models import PACK_NAMES
+from facecluster.models.registry import REEMBEDDERS
 from facecluster.atomic import atomic_open, check_new_file
 from facecluster.export.html import check_site_folder, export_html
 from facecluster.export.links import LinksSummary, claim_links_folder, export_links
@@ -40,6 +41,7 @@ from facecluster.names import backup, export_names, portable_path
 from facecluster.grouping import GroupOptions, GroupSummary, group
 from facecluster.identify import identify
 from facecluster.queries import PhotoQuery, find_photos
+from facecluster.reembed import after_scan, summary_lines
 from facecluster.naming_rules import parse_id, plural
 from facecluster.people import (
     NothingToDo,
@@ -199,8 +201,11 @@ def open_store(ctx: click.Context, write: bool = True) -> Store:
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--dask", metavar="ADDRESS", help="Analyse on a Dask cluster (tcp://scheduler:8786) instead of --jobs local processes.")
 @click.option("--no-video", is_flag=True, help="Do not read videos (photos and RAW files only).")
+@click.option("--embedder", metavar="NAME", help=f"Describe the stored faces under ROOTS again with this embedder "
+              f"({', '.join(REEMBEDDERS)}) and use it from now on; faces, people, names and history stay.")
 @click.pass_context
-def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet, dask, no_video):
+def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, det_size, det_threshold, quiet, dask, no_video,
+                 embedder):
     """Find, align and embed every face under ROOTS and cache it all.
 
     Unchanged files are skipped; moved files keep their faces; files that
@@ -219,6 +224,9 @@ def scan_command(ctx, roots, model, jobs, include_hidden, exclude, prune, yes, d
     with ProgressView(quiet) as view:
         summary = scan(store, roots, options, progress=view.update)
     render_scan(summary)
+    described = after_scan(store, roots, model, embedder, progress=None if quiet else err.print)
+    for line in summary_lines(described) if described else []:
+        err.print(escape(line))
     if summary.prune_refused:
         ctx.exit(1)  # asked to prune and did not: a script must not take that for done (docs/commands.md)
 

@@ -14,16 +14,17 @@ next `group` lets their faces join the people they match.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from facecluster.crawl import CrawlEntry, clamp_ns
 from facecluster.errors import ModelError, UsageProblem
-from facecluster.models import DEFAULT_PACK, ModelPack, load_pack
+from facecluster.models import DEFAULT_PACK, Embedder, ModelPack, load_embedder, load_pack
 from facecluster.models.registry import SFACE_DISTANCES, Distances, distances
 from facecluster.records import Face, FileResult
+from facecluster.reembed import vectors_for
 from facecluster.scan_file import analyse_file
 from facecluster.scan_options import ScanOptions
 from facecluster.store import Store
@@ -142,15 +143,26 @@ def identify(store: Store, paths: list[str], model: str = DEFAULT_PACK, add: boo
     pack = pack or load_pack(model)
     options = ScanOptions(model=pack.name, jobs=1)
     reference = Reference.load(store, pack.name)
+    # The named people's vectors are the active embedder's: new faces are described by it too.
+    active = store.active_embedder(pack.name)
+    other = load_embedder(active) if active != pack.name else None
     results: list[tuple[IdentifiedPhoto, FileResult | None]] = []
     for path in paths:
         photo, result = _analyse(path, pack, options)
         if result is not None:
-            photo.faces = match_faces(reference, result.faces)
+            faces = result.faces if other is None or not result.faces else _described_by(other, result)
+            photo.faces = match_faces(reference, faces, distances(active))
         results.append((photo, result))
     if add:
         _add(store, pack, options, results)
     return [photo for photo, _ in results]
+
+
+def _described_by(embedder: Embedder, result: FileResult) -> list[Face]:
+    """The file's faces with vectors of `embedder`, aligned from the landmarks the scan found."""
+    faces = result.faces
+    vectors = vectors_for(result.facts.path, [f.landmarks for f in faces], [f.frame_ms for f in faces], embedder, result.facts.kind)
+    return [replace(f, embedding=v) for f, v in zip(faces, vectors)]
 
 
 def _analyse(path: str, pack: ModelPack, options: ScanOptions) -> tuple[IdentifiedPhoto, FileResult | None]:

@@ -30,6 +30,8 @@ class FaceToEmbed:
     landmarks: str | None  # JSON, ten numbers in the photo's displayed pixels
     frame_ms: int | None
     det_size: int | None  # what the photo was scanned with (a RAW's preview-or-demosaic choice depends on it)
+    size: int | None = None  # the file as scanned: one that changed since is not re-embedded from old landmarks
+    mtime_ns: int | None = None
 
 
 class EmbeddingStore:
@@ -59,7 +61,7 @@ class EmbeddingStore:
     def faces_to_embed(self, model: str, embedder: str, roots: Iterable[str]) -> list[FaceToEmbed]:
         """Faces of pack `model` under `roots` (absolute folders or files) with no vector of `embedder`, by photo."""
         rows = self.db.execute(
-            "SELECT f.id, f.photo_id, p.path, p.kind, f.landmarks, f.frame_ms, s.det_size FROM faces f "
+            "SELECT f.id, f.photo_id, p.path, p.kind, f.landmarks, f.frame_ms, s.det_size, p.size, p.mtime_ns FROM faces f "
             "JOIN photos p ON p.id = f.photo_id LEFT JOIN photo_scans s ON s.photo_id = f.photo_id AND s.model = f.model "
             "WHERE f.model = ? AND p.status = 'ok' AND NOT EXISTS "
             "(SELECT 1 FROM embeddings e WHERE e.face_id = f.id AND e.embedder = ?) ORDER BY p.path, f.frame_ms, f.id",
@@ -67,10 +69,10 @@ class EmbeddingStore:
         ).fetchall()
         tops = [r.rstrip(os.sep) for r in roots]
         found = []
-        for face_id, photo_id, path, kind, landmarks, frame_ms, det_size in rows:
-            p = from_db_path(path)
+        for row in rows:
+            p = from_db_path(row[2])
             if any(p == top or p.startswith(top + os.sep) for top in tops):
-                found.append(FaceToEmbed(face_id, photo_id, p, kind, landmarks, frame_ms, det_size))
+                found.append(FaceToEmbed(row[0], row[1], p, *row[3:]))
         return found
 
     def save_vectors(self, embedder: str, pairs: Iterable[tuple[int, npt.NDArray[np.floating]]]) -> int:

@@ -313,7 +313,7 @@ def _face_values(photo_id: int, model: str, f: Face) -> tuple:
 # oldest face: every tie broken, so the same database always shows the same face.
 REPRESENTATIVE_ORDER = "b.quality DESC, b.score * b.size DESC, b.id"
 
-# A face with what an export (or the review page) shows of it; read by _export_face.
+
 # Joins a face `f` to its vector from the embedder its pack uses now (models.embedder; NULL: the pack's
 # own, named as the pack): `e_.vector`, NULL where the face has none of that embedder yet.
 _ACTIVE_VECTOR = (
@@ -322,6 +322,7 @@ _ACTIVE_VECTOR = (
 )
 
 
+# A face with what an export (or the review page) shows of it; read by _export_face.
 _EXPORT_FACE_SQL = (
     "SELECT f.id, f.person_id, f.model, p.path, p.taken, p.width, p.height, f.x, f.y, f.w, f.h, "
     "f.score, f.size, f.landmarks, p.taken_source, f.frame_ms, p.kind FROM faces f JOIN photos p ON p.id = f.photo_id "
