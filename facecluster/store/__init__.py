@@ -7,7 +7,8 @@ then refuses with a message naming the process that holds it; the lock
 dies with its process, so a killed scan never leaves a stale lock.
 
 `Store` joins the parts (each a class over the same `self.db`): base (open, migrate, lock),
-photos (scan), embeddings (vectors per embedder), people (names, decisions), history (actions, undo), queries (read models).
+photos (scan), faces (a face's crop, drawn faces, quality), embeddings (vectors per embedder),
+people (names, decisions), history (actions, undo), queries (read models).
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ from facecluster.store.rows import (
     to_db_path,
 )
 from facecluster.store.embeddings import EmbeddingStore, FaceToEmbed
+from facecluster.store.faces import FaceStore
 from facecluster.store.history import HistoryStore
 from facecluster.store.people import PeopleStore
 from facecluster.store.photos import PhotoStore
 from facecluster.store.queries import QueryStore
 
 
-class Store(PhotoStore, EmbeddingStore, PeopleStore, HistoryStore, QueryStore, StoreBase):
+class Store(PhotoStore, FaceStore, EmbeddingStore, PeopleStore, HistoryStore, QueryStore, StoreBase):
     """An open facecluster database.
 
     Example:
