@@ -1,4 +1,4 @@
-"""How likely a suggestion is, by its distance: the evidence behind config.GROUP_LIKELIHOOD and FACE_LIKELIHOOD.
+"""How likely a suggestion is, by its distance: the evidence behind an embedder's group_likelihood and face_likelihood.
 
 On a database holding a scan of all of ../shared/facedata, with the largest face of each labelled
 photo and its folder's identity:
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from naming import faces, identities, library_arguments, scanned_library  # noqa: E402
 
-from facecluster.store import Store, blob_to_embedding  # noqa: E402
+from facecluster.store import Store  # noqa: E402
 
 
 def bands(values: np.ndarray, same: np.ndarray, edges: list[float]) -> None:
@@ -47,8 +47,10 @@ def main() -> None:
     work, root, db = scanned_library(args, "calibrate-")
     store = Store(db)
     face = faces(store, identities(root))
-    rows = [(f, e) for f, e in store.db.execute("SELECT id, embedding FROM faces") if face[f][1]]
-    x = np.stack([blob_to_embedding(e) for _, e in rows])
+    ids = [f for (f,) in store.db.execute("SELECT id FROM faces") if face[f][1]]
+    vectors = store.vectors_of(ids, store.active_embedder("sface"))  # the embedder in use (scan --embedder)
+    rows = [(f, vectors[f]) for f in ids]
+    x = np.stack([v for _, v in rows])
     label = np.array([face[f][1] for f, _ in rows])
     people = sorted(set(label))
     print(f"{len(rows)} labelled faces of {len(people)} people")

@@ -13,14 +13,14 @@ sets). Two questions, both through identify.Reference and identify.wording thems
 Printed for a grid of (very likely, possible) thresholds: how often "very likely" is wrong, how
 often a known face gets "very likely", and how often a stranger is called "very likely" or "possible".
 
-    python benchmarks/identify_calibration.py [DB]
+    python benchmarks/identify_calibration.py [DB [PHOTOS]]   # DB: its embedder in use is measured
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import labelled_faces  # noqa: E402
 
-from facecluster import config  # noqa: E402
 from facecluster.identify import Candidate, Reference, wording  # noqa: E402
+from facecluster.models.registry import SFACE_DISTANCES, Distances  # noqa: E402
 
 
 def main() -> None:
-    root = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+    root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
     db = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
     if not db.exists():
         sys.exit("run benchmarks/quality.py first (it builds the scanned database)")
@@ -66,20 +66,20 @@ def main() -> None:
     for very in (0.8, 0.85, 0.9, 0.95, 1.0):
         for possible in (1.0, 1.05, 1.1):
             for margin in (0.0, 0.05, 0.1):
-                with mock.patch.multiple(config, IDENTIFY_VERY_LIKELY=very, IDENTIFY_POSSIBLE=possible, IDENTIFY_MARGIN=margin):
-                    k = [_word(d1, d2) for d1, d2, _ in known_a]
-                    s = [_word(d1, d2) for d1, d2, _ in strangers_a]
+                d = replace(SFACE_DISTANCES, identify_very_likely=very, identify_possible=possible, identify_margin=margin)
+                k = [_word(d1, d2, d) for d1, d2, _ in known_a]
+                s = [_word(d1, d2, d) for d1, d2, _ in strangers_a]
                 k, s = np.array(k), np.array(s)
                 very_k = k == "very likely"
                 print(f"{very:>5.2f} {possible:>5.2f} {margin:>6.2f} | {very_k.mean():>18.3f} "
                       f"{(very_k & ~right).sum() / max(1, very_k.sum()):>14.4f} {(k == 'possible').mean():>8.3f} | "
                       f"{(s == 'very likely').mean():>22.4f} {(s == 'possible').mean():>8.3f}")
-    print(f"defaults: very likely <= {config.IDENTIFY_VERY_LIKELY}, possible <= {config.IDENTIFY_POSSIBLE}, "
-          f"margin {config.IDENTIFY_MARGIN}")
+    d = SFACE_DISTANCES
+    print(f"SFace's: very likely <= {d.identify_very_likely}, possible <= {d.identify_possible}, margin {d.identify_margin}")
 
 
-def _word(d1: float, d2: float) -> str:
-    return wording(Candidate(0, "", d1), Candidate(1, "", d2))
+def _word(d1: float, d2: float, d: Distances) -> str:
+    return wording(Candidate(0, "", d1), Candidate(1, "", d2), d)
 
 
 if __name__ == "__main__":

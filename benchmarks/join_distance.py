@@ -6,6 +6,7 @@ the nearest one the same person (precision), and how many faces have one
 (reach)? Uses the database that benchmarks/quality.py builds.
 
     python benchmarks/join_distance.py
+    python benchmarks/join_distance.py other.db PHOTOS   # another scanned database (its embedder in use)
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from quality import labelled_faces  # noqa: E402
 
 
 def main() -> None:
-    root = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
-    db = Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
+    # Optional: another scanned database and its photos (the vectors of its embedder in use are measured).
+    root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+    db = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
     if not db.exists():
         sys.exit("run benchmarks/quality.py first (it builds the scanned database)")
     x, who = labelled_faces(db, root, aliases=False)  # as first measured: the two Obama folders apart
