@@ -799,7 +799,7 @@ def info_command(ctx, as_json):
     for pack in info.packs:
         lines.append(("model pack", f"{pack.name}: {plural(pack.faces, 'face')}, {pack.dim}-d embeddings, "
                                     f"licence {pack.licence}, first used {pack.first_used[:10]}, "
-                                    f"sha256 {pack.fingerprint[:12]}"))
+                                    f"sha256 {pack.fingerprint[:12]}, embedder in use {pack.embedder}"))
     if not info.packs:
         lines.append(("model pack", "none yet (facecluster scan records the pack it uses)"))
     _records(["what", "value"], [list(line) for line in lines], header=False)

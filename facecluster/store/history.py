@@ -43,8 +43,9 @@ class HistoryStore:
         applied = migrations.applied(self.db)
         faces_by_model = dict(q("SELECT model, count(*) FROM faces GROUP BY model").fetchall())
         packs = [
-            ModelInfo(name=r[0], dim=r[1], licence=r[2], first_used=r[3], fingerprint=r[4], faces=faces_by_model.get(r[0], 0))
-            for r in q("SELECT name, dim, licence, first_used, fingerprint FROM models ORDER BY first_used, name")
+            ModelInfo(name=r[0], dim=r[1], licence=r[2], first_used=r[3], fingerprint=r[4], faces=faces_by_model.get(r[0], 0),
+                      embedder=r[5] or r[0])
+            for r in q("SELECT name, dim, licence, first_used, fingerprint, embedder FROM models ORDER BY first_used, name")
         ]
         people = q(
             "SELECT coalesce(sum(name IS NOT NULL), 0), coalesce(sum(name IS NULL AND NOT ignored), 0), "

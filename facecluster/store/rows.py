@@ -167,6 +167,7 @@ class ModelInfo:
     first_used: str
     fingerprint: str
     faces: int
+    embedder: str = ""  # the embedder in use for this pack's faces (`scan --embedder`)
 
 
 @dataclass(frozen=True)
