@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sqlite3
+from contextlib import closing
 import sys
 import tempfile
 import time
@@ -39,7 +40,7 @@ USER_ROWS = {
 
 
 def user_rows(db: Path) -> dict[str, list[tuple]]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:  # closed, so the store's last close checkpoints the WAL
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return {t: conn.execute(sql).fetchall() if t in tables else [] for t, sql in USER_ROWS.items()}
 
@@ -74,7 +75,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="reembed-"))
     db = work / "library.db"
     shutil.copy(args.db, db)
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         photos = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
     print(f"{args.db}: {photos} photos; before opening: {counts(user_rows(db))}")
 
@@ -107,10 +108,11 @@ def main() -> None:
     print(f"grouped again ({lines[-1]}) in {time.monotonic() - started:.1f} s: {second.groups} groups, "
           f"{len(named)} named people, {sum(len(v) for v in [user_rows(db)['face_rejections']])} rejections, "
           f"{len(user_rows(db)['cannot_links'])} cannot-links")
+    if args.keep:  # before the undo below, through SQLite (the WAL's pages included)
+        with closing(sqlite3.connect(args.keep)) as kept:
+            store.db.conn.backup(kept)
     print(f"undo after re-embedding: {undo_last(store)}")
     store.close()
-    if args.keep:
-        shutil.copy(db, args.keep)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ USER_ROWS = {
 
 
 def user_rows(db: Path) -> dict[str, list[tuple]]:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:
         return {table: conn.execute(sql).fetchall() for table, sql in USER_ROWS.items()}
 
 
@@ -74,7 +75,7 @@ def test_an_m009_database_is_what_the_migration_list_builds(tmp_path):
     as_m009(today)
 
     def schema(path):
-        with sqlite3.connect(path) as conn:
+        with closing(sqlite3.connect(path)) as conn:
             return sorted((t, [c[1] for c in conn.execute(f"PRAGMA table_info({t})")])
                           for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"))
 
@@ -95,7 +96,8 @@ def test_migration_keeps_every_row_and_undo_still_restores(tmp_path):
     store.close()
     as_m009(db)
     before = user_rows(db)
-    scan_vectors = dict(sqlite3.connect(db).execute("SELECT id, embedding FROM faces").fetchall())
+    with closing(sqlite3.connect(db)) as conn:
+        scan_vectors = dict(conn.execute("SELECT id, embedding FROM faces").fetchall())
 
     store = Store(db)
     assert user_rows(db) == before
@@ -113,7 +115,7 @@ def test_vectors_go_with_their_face_even_with_foreign_keys_off(tmp_path):
     store = Store(db)
     three_people(store)
     store.close()
-    with sqlite3.connect(db) as conn:  # a plain connection: foreign keys off
+    with closing(sqlite3.connect(db)) as conn, conn:  # a plain connection: foreign keys off
         conn.execute("DELETE FROM faces WHERE id = (SELECT max(id) FROM faces)")
         orphans = conn.execute("SELECT count(*) FROM embeddings WHERE face_id NOT IN (SELECT id FROM faces)").fetchone()[0]
     assert orphans == 0
