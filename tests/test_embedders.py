@@ -10,16 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from sqlite_utils import Database
 
+from facecluster.align import align_faces
 from facecluster.cli import cli
 from facecluster.grouping import GroupOptions, group
 from facecluster.migrations import migrations
 from facecluster.models import load_embedder, load_pack, registry
 from facecluster.people import answer_same, answer_suggestion, list_people, name_person, undo_last
 from facecluster.records import Face, PhotoFacts
+from facecluster.reembed import embed_stored_faces
+from facecluster.scan import detect_faces
 from facecluster.store import Store, blob_to_embedding
 from tests.conftest import FACEDATA
+from tests.mediagen import encode_video
 
 # Every row a user owns; compared whole before and after.
 USER_ROWS = {
@@ -171,9 +176,6 @@ def test_unknown_embedder_is_one_line(tmp_path):
 
 
 def test_flip_embedder_is_the_mean_of_a_crop_and_its_mirror(astronaut):
-    from facecluster.align import align_faces
-    from facecluster.scan import detect_faces
-
     crops = align_faces(astronaut, detect_faces(astronaut, load_pack("sface")).landmarks)
     plain, flip = load_embedder("sface"), load_embedder("sface-flip")
     both = plain.predict(crops) + plain.predict(np.ascontiguousarray(crops[:, :, ::-1]))
@@ -246,4 +248,25 @@ def test_a_plain_scan_gives_new_faces_vectors_of_the_embedder_in_use(tmp_path, b
     store = Store(db)
     assert store.active_embedder("sface") == "sface-flip"
     assert store.missing_vectors("sface", "sface-flip") == 0
+    store.close()
+
+
+def test_a_video_face_is_described_again_from_its_frame(tmp_path):
+    """Re-embedding finds a video face's keyframe by its stored time, upright and at the scan's size:
+    with the pack's own embedder it gives the scan's vector back."""
+    photo = FACEDATA / "celeb5_opencv_course" / "Madonna" / "train_1.jpg"
+    if not photo.is_file():
+        pytest.skip(f"needs the labelled photos at {photo}")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    rgb = np.asarray(Image.open(photo).convert("RGB"))
+    encode_video(lib / "VID_1.mp4", [(0, 4, rgb)], size=(720, 1280), seconds=4, fps=5, rotation=-90)
+    db = tmp_path / "lib.db"
+    assert run(db, "scan", str(lib), "-q", "-j", "1").exit_code == 0
+    store = Store(db)
+    faces = store.faces_to_embed("sface", "sface-flip", [str(lib)])
+    assert faces and all(f.frame_ms is not None for f in faces)
+    again = dict(embed_stored_faces(str(lib / "VID_1.mp4"), faces, load_embedder("sface")))
+    scanned = store.vectors_of(again, "sface")
+    assert min(float(again[i] @ scanned[i]) for i in again) > 0.999
     store.close()
