@@ -21,7 +21,7 @@ from facecluster.models import load_embedder, load_pack, registry
 from facecluster.people import answer_same, answer_suggestion, list_people, name_person, undo_last
 from facecluster.records import Face, PhotoFacts
 from facecluster.reembed import embed_stored_faces
-from facecluster.scan import detect_faces
+from facecluster.faces import detect_faces
 from facecluster.store import Store, blob_to_embedding
 from tests.conftest import FACEDATA
 from tests.mediagen import encode_video
