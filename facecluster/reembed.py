@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -62,18 +63,21 @@ def reembed(store: Store, roots: Sequence[str], embedder: str, model: str = DEFA
     summary = ReembedSummary(model, embedder)
     started = time.monotonic()
     tops = [os.path.abspath(os.path.expanduser(r)) for r in roots]
-    with store.writer(f"scan --embedder {embedder}"):
+    with store.writer(f"scan --embedder {embedder}"), ThreadPoolExecutor(1) as pool:
         todo = store.faces_to_embed(model, embedder, tops)
         say(f"describing {len(todo)} faces with the {embedder} embedder")
         pending: list[tuple[int, npt.NDArray[np.float32]]] = []
-        for count, (path, faces) in enumerate(groupby(todo, key=lambda f: f.path), 1):
-            faces = list(faces)
+        # The next file is decoded in a thread while this one's faces are embedded (Pillow, FFmpeg and
+        # onnxruntime all release the GIL); at most two decoded files are held.
+        files = [(path, list(faces)) for path, faces in groupby(todo, key=lambda f: f.path)]
+        ahead = pool.submit(decoded, *files[0]) if files else None
+        for count, (path, _) in enumerate(files, 1):
+            current, ahead = ahead, pool.submit(decoded, *files[count]) if count < len(files) else None
             try:
-                vectors = embed_stored_faces(path, faces, model_embedder)
+                pending += _embedded(current.result(), model_embedder)
             except (DecodeError, OSError) as e:
                 summary.failed.append((path, str(e) if isinstance(e, DecodeError) else f"cannot read file: {e.strerror or e}"))
                 continue
-            pending += vectors
             summary.photos += 1
             if count % PHOTOS_PER_COMMIT == 0:
                 summary.faces += _save(store, embedder, pending)
@@ -131,8 +135,12 @@ def embed_stored_faces(path: str, faces: Sequence[FaceToEmbed], embedder: Embedd
     Example:
         embed_stored_faces("/p/a.jpg", store.faces_to_embed("sface", "sface-flip", ["/p"]), load_embedder("sface-flip"))
     """
+    return _embedded(decoded(path, faces), embedder)
+
+
+def _embedded(images: list[tuple[np.ndarray, float, list[FaceToEmbed]]], embedder: Embedder) -> list[tuple[int, npt.NDArray[np.float32]]]:
     out = []
-    for image, scale, group in _images(path, faces):
+    for image, scale, group in images:
         marks = np.array([_landmarks(f) for f in group], np.float32).reshape(-1, 5, 2) * scale
         vectors = embedder.predict(align_faces(image, marks))
         out += [(f.face_id, v) for f, v in zip(group, vectors)]
@@ -160,8 +168,16 @@ def _landmarks(face: FaceToEmbed) -> list[float]:
     return marks
 
 
+def decoded(path: str, faces: Sequence[FaceToEmbed]) -> list[tuple[np.ndarray, float, list[FaceToEmbed]]]:
+    """(decoded image, its scale over the displayed size, the faces on it) for each image the faces are on.
+
+    Example:
+        image, scale, on_it = decoded("/p/a.jpg", faces)[0]
+    """
+    return list(_images(path, faces))
+
+
 def _images(path: str, faces: Sequence[FaceToEmbed]):
-    """(decoded image, its scale over the displayed size, the faces on it) for each image the faces are on."""
     kind = faces[0].kind or "photo"
     if kind == "video" or any(f.frame_ms is not None for f in faces):
         frames = _video_frames(path, {f.frame_ms for f in faces if f.frame_ms is not None})
