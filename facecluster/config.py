@@ -45,6 +45,7 @@ MIN_CLUSTER_QUALITY = 0.5  # quality gate: facecluster.quality score; faces belo
 # The distances grouping, suggestions and `identify` use belong to the embedder that made the vectors:
 # facecluster/models/registry.py (Distances), with the evidence that chose them.
 
+
 def data_dir() -> Path:
     """The platform's per-user data folder for facecluster."""
     if sys.platform == "darwin":

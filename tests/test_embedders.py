@@ -16,6 +16,7 @@ from sqlite_utils import Database
 from facecluster.align import align_faces
 from facecluster.cli import cli
 from facecluster.grouping import GroupOptions, group
+from facecluster.identify import identify
 from facecluster.migrations import migrations
 from facecluster.models import load_embedder, load_pack, registry
 from facecluster.people import answer_same, answer_suggestion, list_people, name_person, undo_last
@@ -225,6 +226,11 @@ def test_reembedding_with_a_second_real_embedder_keeps_every_user_row(tmp_path, 
     assert cosines.min() > 0.8 and cosines.max() < 0.99999
     data = store.grouping_inputs("sface")
     np.testing.assert_array_equal(data.embeddings, np.stack([flip[i] for i in data.face_ids.tolist()]))
+    # `identify` describes a new photo's faces with the embedder in use too: Alice's photo is Alice.
+    alice = store.db.execute("SELECT p.path FROM faces f JOIN photos p ON p.id = f.photo_id JOIN people pe "
+                             "ON pe.id = f.person_id WHERE pe.name = 'Alice' ORDER BY f.id LIMIT 1").fetchone()[0]
+    found = identify(store, [alice])[0].faces
+    assert [f.best.name for f in found if f.wording == "very likely"] == ["Alice"]
     store.close()
 
     result = run(db, "group")
