@@ -79,11 +79,31 @@ def photo_folder(tmp_path: Path, astronaut: np.ndarray, t1_path: Path) -> Path:
     return folder
 
 
+def in_facedata(relative: str = "") -> Path:
+    """FACEDATA / relative, or a skip whose reason names the path looked for.
+
+    Example:
+        photo = in_facedata("groups/compreface_000_5.jpg")
+    """
+    path = FACEDATA / relative
+    if not path.exists():
+        pytest.skip(f"labelled photos not found at {path} (../shared/facedata beside the checkout)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def facedata() -> Path:
-    if not FACEDATA.is_dir():
-        pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
-    return FACEDATA
+    """The labelled photos (../shared/facedata): every test that uses them gets the `facedata` mark."""
+    return in_facedata()
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test that reaches the labelled photos through the fixture is a facedata test, marked or not,
+    # so that `-m "not facedata"` leaves out every one of them.
+    for item in items:
+        if "facedata" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.facedata)
 
 
 def default_sigint() -> None:
