@@ -255,11 +255,12 @@ def test_bad_lock_wait_is_one_line(tmp_path):
 
 
 def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=150)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=3)
     db = tmp_path / "faces.db"
     Store(db).close()
-    first = spawn(db, "scan", "-q", "--jobs", "1", str(library))
-    time.sleep(1.5)
+    first = spawn(db, "scan", "--jobs", "1", str(library))
+    wait_for_scanning(first)
+    os.kill(first.pid, signal.SIGSTOP)  # mid-scan, holding the lock for as long as the checks take
     try:
         for command in (["scan", "-q", str(library)], ["group", "-q"]):
             second = spawn(db, *command, env={"FACECLUSTER_LOCK_WAIT": "1"})
@@ -268,6 +269,7 @@ def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, 
             assert f"is in use by facecluster scan (pid {first.pid})" in err
             assert len(err.strip().splitlines()) == 1
     finally:
+        os.kill(first.pid, signal.SIGCONT)
         out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     check_consistent(db)
