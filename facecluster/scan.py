@@ -147,8 +147,11 @@ ProgressCallback = Callable[[ScanProgress], None]
 
 
 def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
-         progress: ProgressCallback | None = None) -> ScanSummary:
+         progress: ProgressCallback | None = None, pack: ModelPack | None = None) -> ScanSummary:
     """Scan `roots` into `store` and return what happened.
+
+    `pack` replaces the pack `options.model` names (the tests' fake models, tests/fakes.py); it must
+    pickle where `options.jobs` > 1, and cannot go to a Dask cluster, whose workers load packs by name.
 
     Example:
         summary = scan(Store("library.db"), ["~/Pictures"])
@@ -156,7 +159,9 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
     options = options or ScanOptions()
     options.check()
     roots = check_roots(roots)
-    pack = load_pack(options.model, options.det_size, options.det_threshold)
+    if pack is not None and options.dask:
+        raise UsageProblem("a model pack given as an object runs in local processes only, not with --dask")
+    given, pack = pack, pack or load_pack(options.model, options.det_size, options.det_threshold)
     report = progress or (lambda p: None)
     summary = ScanSummary(roots=roots, model=pack.name)
     state = ScanProgress()
@@ -206,7 +211,7 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
             state.phase, state.total = "scanning", len(todo)
             report(state)  # inside the try: Ctrl-C while this line prints is still a clean interruption
             known = store.scanned_hashes_by_size(pack.name, options.settings)
-            for result in _analyse_all(todo, pack, options, known):
+            for result in _analyse_all(todo, pack, options, known, ship=given is not None):
                 if result.fatal:
                     raise ModelError(result.fatal)
                 writer.add(result)
@@ -367,7 +372,7 @@ _worker_pack: ModelPack | None = None
 _worker_options: ScanOptions | None = None
 
 
-def _init_worker(options: ScanOptions, parent_pid: int) -> None:
+def _init_worker(options: ScanOptions, parent_pid: int, pack: ModelPack | None = None) -> None:
     global _worker_pack, _worker_options
     # Ctrl-C and SIGTERM go to the whole process group: the main process alone
     # decides what to commit, so workers ignore both and are killed by it.
@@ -375,7 +380,7 @@ def _init_worker(options: ScanOptions, parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_parent(parent_pid)
     _worker_options = options
-    _worker_pack = load_pack(options.model, options.det_size, options.det_threshold)
+    _worker_pack = pack or load_pack(options.model, options.det_size, options.det_threshold)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -414,7 +419,7 @@ def _worker_analyse_chunk(items: list[tuple[CrawlEntry, frozenset[str]]]) -> lis
     return list(analyse_stream(items, _worker_pack, _worker_options))
 
 
-def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]]):
+def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]], ship: bool = False):
     """Results for every entry, in any order: in this process for one job, else worker processes
     (or a Dask cluster's workers, with `options.dask`).
 
@@ -443,7 +448,7 @@ def _analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, 
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(options, os.getpid()),
+        initargs=(options, os.getpid(), pack if ship else None),  # ship: a pack given to scan(), else loaded by name
     )
     # A task of several files lets a worker decode the next while it detects in this
     # one, which pays only where a core is free for it: with a worker on every

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -13,7 +14,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import facecluster.cli.scan as cli_scan
+from facecluster.models import ModelPack
+from facecluster.scan import scan
 from facecluster.store import Store
+from tests.fakes import fake_pack, write_photo
 
 FACEDATA = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
 
@@ -89,6 +94,28 @@ def in_facedata(relative: str = "") -> Path:
     if not path.exists():
         pytest.skip(f"labelled photos not found at {path} (../shared/facedata beside the checkout)")
     return path
+
+
+@pytest.fixture
+def fake_models(monkeypatch) -> ModelPack:
+    """`facecluster scan` in this process runs the fake models of tests/fakes.py, not the real ones: for tests
+    of what scan does around the models (the pack is returned, to count its calls)."""
+    pack = fake_pack()
+    monkeypatch.setattr(cli_scan, "scan", functools.partial(scan, pack=pack))
+    return pack
+
+
+@pytest.fixture
+def fake_folder(tmp_path: Path) -> Path:
+    """photo_folder's layout for the fake models: two photos (1 and 6 coloured-square faces) and three bad files."""
+    folder = tmp_path / "photos"
+    write_photo(folder / "astronaut.jpg", ["red"])
+    write_photo(folder / "trip" / "group.jpg", ["orange", "yellow", "green", "cyan", "blue", "purple"], seed=1, size=(240, 560))
+    good = (folder / "astronaut.jpg").read_bytes()
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "notes.jpg").write_text("this is not a photo\n")
+    return folder
 
 
 @pytest.fixture(scope="session")
