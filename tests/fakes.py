@@ -25,7 +25,7 @@ from PIL import Image
 from scipy import ndimage
 
 from facecluster.align import ARCFACE_TEMPLATE, CROP_SIZE
-from facecluster.models import Detections, Detector, Embedder, ModelPack
+from facecluster.models import DEFAULT_PACK, Detections, Detector, Embedder, ModelPack
 
 # Colours far apart on the colour wheel (30 degrees or more): each is one fake person.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -106,8 +106,10 @@ class HueEmbedder(_NoLock, Embedder):
         return vectors
 
 
-def fake_pack(name: str = "fake") -> ModelPack:
-    """A pack of the two fakes, under its own name and fingerprint (its faces never mix with a real pack's).
+def fake_pack(name: str = DEFAULT_PACK) -> ModelPack:
+    """A pack of the two fakes. Named as the default pack, so that every command's default `--model` finds
+    its faces and its grouping distances (the fakes' are about 0 and 1, inside any pack's); its own
+    fingerprint keeps a database from mixing its faces with real SFace faces (scan refuses changed weights).
 
     Example:
         pack = fake_pack(); scan(store, [folder], ScanOptions(jobs=1), pack=pack); pack.detector.calls

@@ -86,7 +86,7 @@ def test_scan_reads_each_file_once_and_follows_moves(tmp_path, library):
     store, pack = Store(tmp_path / "t.db"), fake_pack()
     seen: list[ScanProgress] = []
     first = scan(store, [str(library)], ScanOptions(jobs=1), progress=lambda p: seen.append((p.phase, p.done, p.total)), pack=pack)
-    assert (first.new, first.failed, first.faces, first.model) == (8, 1, 16, "fake")
+    assert (first.new, first.failed, first.faces) == (8, 1, 16)
     assert seen[-1] == ("done", 9, 9) and ("scanning", 0, 9) in seen
     assert [f.path for f in first.failures] == [str(library / "broken.jpg")]
     assert pack.detector.calls == 8
@@ -113,7 +113,7 @@ def person_of_first_face(db: Path, photo: str) -> int:
 def test_scan_prunes_only_when_asked_and_named_faces_only_with_yes(tmp_path, library):
     store, pack = Store(tmp_path / "t.db"), fake_pack()
     scan(store, [str(library)], ScanOptions(jobs=1), pack=pack)
-    group(store, GroupOptions(model="fake", min_faces=3))
+    group(store, GroupOptions(min_faces=3))
     name_person(store, f"#{person_of_first_face(tmp_path / 't.db', 'p0.jpg')}", "Red")
     gone = library / "home" / "p0.jpg"
     gone.unlink()
@@ -130,8 +130,8 @@ def test_scan_prunes_only_when_asked_and_named_faces_only_with_yes(tmp_path, lib
 def test_scan_ships_the_given_pack_to_worker_processes(tmp_path, library):
     store = Store(tmp_path / "t.db")
     summary = scan(store, [str(library)], ScanOptions(jobs=2), pack=fake_pack())
-    assert (summary.new, summary.faces, summary.model) == (8, 16, "fake")
-    assert store.models_with_faces() == ["fake"]
+    assert (summary.new, summary.faces) == (8, 16)
+    assert [(p.fingerprint, p.dim) for p in store.info().packs] == [(fake_pack().fingerprint, 16)]  # not SFace's
 
 
 def test_a_pack_object_cannot_go_to_dask(tmp_path, library):
@@ -142,7 +142,7 @@ def test_a_pack_object_cannot_go_to_dask(tmp_path, library):
 def test_group_makes_one_person_per_colour_and_keeps_numbers_and_names(tmp_path, library):
     store, pack = Store(tmp_path / "t.db"), fake_pack()
     scan(store, [str(library)], ScanOptions(jobs=1), pack=pack)
-    first = group(store, GroupOptions(model="fake", min_faces=3))
+    first = group(store, GroupOptions(min_faces=3))
     assert (first.faces, first.groups, first.new_groups, first.noise, first.below_quality) == (16, 4, 4, 0, 0)
     people = {p.id: p for p in list_people(store)}
     assert sorted(p.faces for p in people.values()) == [4, 4, 4, 4]
@@ -150,7 +150,7 @@ def test_group_makes_one_person_per_colour_and_keeps_numbers_and_names(tmp_path,
     name_person(store, f"#{some}", "Someone")
     write_photo(library / "more" / "new.jpg", PEOPLE, seed=50, size=(240, 400))
     scan(store, [str(library)], ScanOptions(jobs=1), pack=pack)
-    again = group(store, GroupOptions(model="fake", min_faces=3))
+    again = group(store, GroupOptions(min_faces=3))
     assert again.joined == {"Someone": 1} and again.new_groups == 0
     after = {p.id: p for p in list_people(store)}
     assert set(after) == set(people) and after[some].name == "Someone"

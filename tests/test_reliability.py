@@ -21,6 +21,7 @@ from facecluster.cli import cli
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as cli_run
 from tests.conftest import default_sigint
+from tests.fakes import write_photo
 from facecluster.store import Store
 
 
@@ -38,10 +39,18 @@ def make_library(folder: Path, astronaut, t1_path, copies: int = 8) -> Path:
     return folder
 
 
+def fake_library(folder: Path, copies: int = 8, seed: int = 0) -> Path:
+    """make_library's photos for the fake models (tests/fakes.py): Eileen a red square, David a blue one."""
+    for i in range(copies):
+        write_photo(folder / f"eileen_{i:03d}.jpg", ["red"], seed=seed + i)
+        write_photo(folder / f"david_{i:03d}.jpg", ["blue"], seed=seed + 100 + i)
+    return folder
 
 
-def named_library(tmp_path, astronaut, t1_path, copies=8):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies)
+def named_library(tmp_path, astronaut, t1_path, copies=8, fake=False):
+    """Eileen and David, scanned, grouped and named. `fake`: drawn for the fake models, where the test asks
+    for them (the fake_models fixture) because the faces are only the plumbing of what it checks."""
+    library = fake_library(tmp_path / "library", copies) if fake else make_library(tmp_path / "library", astronaut, t1_path, copies)
     db = tmp_path / "faces.db"
     ok(db, "scan", "-q", str(library))
     ok(db, "group", "-q", "--min-faces", "4")
@@ -275,12 +284,10 @@ def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, 
     check_consistent(db)
 
 
-def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, monkeypatch):
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, monkeypatch, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5, fake=True)
     before = names_of(db)
-    extra = make_library(library / "extra", astronaut, t1_path, copies=2)
-    for photo in extra.glob("*.jpg"):
-        Image.open(photo).rotate(5).save(photo)
+    fake_library(library / "extra", copies=2, seed=50)
 
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -318,13 +325,13 @@ print(json.dumps(results))
 """
 
 
-def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
+def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path, fake_models):
     # Before issue 16 every command said "cannot open database: disk I/O error" with 0 bytes free:
     # SQLite could not grow the -shm file, so not even `backup` could save the database elsewhere.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
-    library, named = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, named = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     disk = tmp_path / "disk"
     disk.mkdir()
     backup = tmp_path / "elsewhere.db"
@@ -344,10 +351,10 @@ def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
     assert names_of(backup) == names_of(named)
 
 
-def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path):
+def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path, fake_models):
     # A kill -9 between writing a sidecar's temporary file and renaming it left `.fc-XXXX.tmp` in
     # the photo folder for ever before issue 16.
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)  # a process id that ran and ended
     hour_ago = time.time() - 3600
@@ -385,12 +392,12 @@ print(json.dumps([result.exit_code, result.output, sorted(os.listdir(disk))]))
 """
 
 
-def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path):
+def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path, fake_models):
     # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) before issue 16.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     with closing(sqlite3.connect(db)) as conn:  # 6 MB more than SQLite's page cache: the copy spills and journals
         conn.execute("CREATE TABLE padding (x BLOB)")
         conn.executemany("INSERT INTO padding VALUES (randomblob(3000))", [()] * 2000)
@@ -405,8 +412,8 @@ def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_
     assert files == []
 
 
-def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5, fake=True)
     before = db.read_bytes()
 
     def read_only(*args, **kwargs):
@@ -418,8 +425,8 @@ def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
     assert db.read_bytes() == before
 
 
-def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path):
-    library, db = named_library(tmp_path, astronaut, t1_path)
+def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, fake=True)
     before = names_of(db)
     assert set(before) == {"Eileen", "David"}
     names = tmp_path / "names.json"
@@ -436,8 +443,8 @@ def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path):
     assert names_of(db) == before
 
 
-def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
-    library, db = named_library(tmp_path, astronaut, t1_path)
+def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, fake=True)
     gone = sorted(library.glob("eileen_*.jpg"))[:2]
     for photo in gone:
         photo.unlink()
@@ -450,10 +457,10 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
     assert len(names_of(db)["Eileen"]) == 6
 
 
-def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, astronaut, t1_path):
+def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, fake_models):
     # Before issue 16 only names were protected: an ignored group's faces were pruned silently and
     # came back, when their folder did, as a new group nobody had ignored.
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=4)
+    library = fake_library(tmp_path / "library", copies=4)
     db = tmp_path / "faces.db"
     ok(db, "scan", "-q", str(library))
     ok(db, "group", "-q", "--min-faces", "3")
