@@ -181,7 +181,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     assert "1 photo is gone from disk, removed" in again.stderr
 
 
-def test_ten_thousand_files(tmp_path):
+def test_ten_thousand_files(tmp_path, fake_models):  # too small to hold faces: the fake models
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(10_000):

@@ -264,7 +264,7 @@ def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):
     assert ids[4] == photo_id and photo_id not in ids[:4] and video_id not in ids[:4]
 
 
-def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path):
+def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path, fake_models):  # no faces: fake models
     import multiprocessing
 
     lib = tmp_path / "lib"
