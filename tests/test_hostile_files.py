@@ -96,6 +96,7 @@ def hostile(tmp_path, astronaut, t1_path):
     return folder
 
 
+@pytest.mark.slow
 def test_hostile_library_scans_to_the_end(hostile, tmp_path):
     db = tmp_path / "hostile.db"
     result = scan(db, hostile, "--jobs", "2")
@@ -181,6 +182,7 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     assert "1 photo is gone from disk, removed" in again.stderr
 
 
+@pytest.mark.slow
 def test_ten_thousand_files(tmp_path, fake_models):  # too small to hold faces: the fake models
     folder = tmp_path / "many"
     folder.mkdir()

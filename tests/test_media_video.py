@@ -172,6 +172,7 @@ def people(facedata: Path) -> dict[str, np.ndarray]:
 WINDOWS = {"Madonna": (0, 70), "Jerry_Seinfeld": (5, 15), "Elton_John": (40, 55)}
 
 
+@pytest.mark.slow
 @pytest.mark.facedata
 def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, people):
     lib = tmp_path / "lib"

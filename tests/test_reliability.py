@@ -90,6 +90,7 @@ def check_consistent(db):
         assert orphans == 0
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_points_loses_nothing(tmp_path, astronaut, t1_path):
     library, db = named_library(tmp_path, astronaut, t1_path, copies=6)
     names_before = names_of(db)
@@ -126,6 +127,7 @@ def wait_for_scanning(process) -> str:
     raise AssertionError("the scan ended before it said it was scanning: " + "".join(lines))
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
     library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
     db = tmp_path / "faces.db"
@@ -263,6 +265,7 @@ def test_bad_lock_wait_is_one_line(tmp_path):
     assert err.strip() == "Error: FACECLUSTER_LOCK_WAIT must be a number of seconds (0 or more), not 'abc'"
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, t1_path):
     library = make_library(tmp_path / "library", astronaut, t1_path, copies=3)
     db = tmp_path / "faces.db"

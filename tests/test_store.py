@@ -121,6 +121,7 @@ print("opened")
 """
 
 
+@pytest.mark.slow
 def test_three_processes_opening_a_fresh_database_at_once(tmp_path):
     # Before the migrations ran under the writer lock, this failed in 11 of 15 rounds
     # ("not a facecluster database", "table people already exists", "database is locked").
