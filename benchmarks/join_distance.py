@@ -24,6 +24,8 @@ from quality import labelled_faces  # noqa: E402
 
 def main() -> None:
     root = Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+    if not root.is_dir():
+        sys.exit(f"labelled photos not found at {root} (../shared/facedata beside the checkout)")
     db = Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
     if not db.exists():
         sys.exit("run benchmarks/quality.py first (it builds the scanned database)")
