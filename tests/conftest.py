@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageEnhance
 
 import facecluster.cli.scan as cli_scan
 from facecluster.models import ModelPack
@@ -94,6 +95,44 @@ def in_facedata(relative: str = "") -> Path:
     if not path.exists():
         pytest.skip(f"labelled photos not found at {path} (../shared/facedata beside the checkout)")
     return path
+
+
+def _variants(img):
+    """Six photos of the same faces: as taken, mirrored, smaller, darker, tilted, more contrast."""
+    w, h = img.size
+    yield img
+    yield img.transpose(Image.FLIP_LEFT_RIGHT)
+    yield img.resize((int(w * 0.8), int(h * 0.8)))
+    yield ImageEnhance.Brightness(img).enhance(0.8)
+    yield img.rotate(4, resample=Image.BILINEAR, fillcolor=(128, 128, 128))
+    yield ImageEnhance.Contrast(img).enhance(1.3)
+
+
+@pytest.fixture(scope="session")
+def package_library(astronaut, t1_path, tmp_path_factory):
+    """Six photos each of the astronaut and of t1's six people, scanned and grouped once: 7 groups of 6.
+
+    Each test copies the database (plib). Here, not in test_cli_people.py, so that every module shares the one
+    session's library: a session fixture imported into another test module is built again there.
+    """
+    root = tmp_path_factory.mktemp("package")
+    library = root / "library"
+    for label, img in [("astronaut", Image.fromarray(astronaut)), ("t1", Image.open(t1_path).convert("RGB"))]:
+        (library / label).mkdir(parents=True)
+        for i, variant in enumerate(_variants(img)):
+            variant.save(library / label / f"{label}_{i}.jpg", quality=90)
+    db = root / "template.db"
+    cli_ok(db, "scan", "-q", str(library))
+    cli_ok(db, "group", "-q")
+    return library, db
+
+
+@pytest.fixture
+def plib(package_library, tmp_path):
+    library, template = package_library
+    db = tmp_path / "faces.db"
+    shutil.copy(template, db)
+    return library, db
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run
 from tests.test_cli_people import astronaut_group, face_ids, people, t1_groups
-from tests.test_cli_people import package_library, plib  # noqa: F401  (fixtures: the package-image library)
 
 EVIL = "\x1b[31mred\x1b]0;pwned\x07"
 
