@@ -127,13 +127,21 @@ def wait_for_scanning(process) -> str:
     raise AssertionError("the scan ended before it said it was scanning: " + "".join(lines))
 
 
+def signal_mid_scan(process, send) -> None:
+    """`send()` a signal to a scan that has said it is scanning, stopped meanwhile (SIGSTOP), so that the signal
+    lands mid-scan however busy the machine is, and a small library is enough."""
+    os.kill(process.pid, signal.SIGSTOP)
+    send()
+    os.kill(process.pid, signal.SIGCONT)
+
+
 @pytest.mark.slow
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=10)
     db = tmp_path / "faces.db"
     process = spawn(db, "scan", "--jobs", "1", str(library))
-    wait_for_scanning(process)  # "scanning: 0/80": 80 photos still to do, several seconds of work
-    os.killpg(process.pid, signal.SIGINT)
+    wait_for_scanning(process)  # "scanning: 0/20": 20 photos still to do
+    signal_mid_scan(process, lambda: os.killpg(process.pid, signal.SIGINT))
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "scanned and saved" in err and "Traceback" not in err
@@ -146,11 +154,11 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
 
 
 def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=10)
     db = tmp_path / "faces.db"
     process = spawn(db, "scan", "--jobs", "1", str(library))
     wait_for_scanning(process)
-    process.terminate()  # SIGTERM to the scan alone, as `kill PID` or a service manager sends it
+    signal_mid_scan(process, process.terminate)  # SIGTERM to the scan alone, as `kill PID` or a service manager sends it
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
