@@ -7,7 +7,9 @@ import io
 import os
 import shutil
 import signal
+import struct
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +71,27 @@ def jpeg_bytes(rgb: np.ndarray, exif: bytes | None = None, **kwargs) -> bytes:
         kwargs["exif"] = exif
     img.save(out, "JPEG", quality=92, **kwargs)
     return out.getvalue()
+
+
+def claimed_size(fmt: str, width: int, height: int, mode: str = "L") -> bytes:
+    """A one-pixel PNG or GIF whose header claims `width` x `height`: all a size check reads, made in a
+    moment where a real image that size takes seconds to encode. A decoder that skipped the check and
+    decoded it would fail on the missing pixels with another message, so a test on it still fails then.
+
+    Example:
+        decode(claimed_size("PNG", 20000, 20000))  # DecodeError: ... 400 MP, over the 200 MP limit
+    """
+    out = io.BytesIO()
+    Image.new(mode, (1, 1)).save(out, fmt)
+    data = bytearray(out.getvalue())
+    if fmt == "PNG":  # IHDR: length, type, width, height (big-endian), ..., its CRC
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    elif fmt == "GIF":  # the logical screen's width and height (little-endian), after "GIF89a"
+        data[6:10] = struct.pack("<HH", width, height)
+    else:
+        raise ValueError(f"claimed_size makes PNG or GIF, not {fmt}")
+    return bytes(data)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from PIL import Image
 import facecluster.scan as scan_module
 from facecluster.decode import decode
 from facecluster.errors import DecodeError
-from tests.conftest import cli_run, jpeg_bytes
+from tests.conftest import claimed_size, cli_run, jpeg_bytes
 
 
 def encode(img, fmt, **kwargs):
@@ -58,8 +58,8 @@ def hostile(tmp_path, astronaut, t1_path):
         "png_named.jpg": encode(portrait, "PNG"),
         "jpeg_named.png": jpeg_bytes(np.ascontiguousarray(astronaut[:, ::-1])),
         "tiny.png": encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
-        "huge.png": encode(Image.new("1", (20000, 20000)), "PNG"),
-        "bomb.gif": encode(Image.new("P", (30000, 30000)), "GIF"),
+        "huge.png": claimed_size("PNG", 20000, 20000, "1"),
+        "bomb.gif": claimed_size("GIF", 30000, 30000, "P"),
         "cmyk.jpg": encode(portrait.convert("CMYK"), "JPEG"),
         "grey.jpg": encode(portrait.convert("L"), "JPEG"),
         "sixteen.png": encode(Image.fromarray(np.asarray(portrait.convert("L"), np.uint16) * 257), "PNG"),
