@@ -32,6 +32,8 @@ PEOPLE = [*sorted((FACEDATA / "celebrity17_kaggle_via_macfaceswap").glob("*/"))[
 
 
 def main() -> None:
+    if not FACEDATA.is_dir():
+        sys.exit(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
     per_person = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     pack = load_pack("sface")
     rows = []  # (person, scanned face, photo)

@@ -41,7 +41,7 @@ def synthetic(n: int, dim: int = 128, seed: int = 0, spread: float = 0.55):
 
 
 def one(n: int) -> None:
-    from facecluster.metrics import quality
+    from benchmarks.metrics import quality
     from facecluster.grouping import GroupOptions, plan_groups
     from facecluster.store import GroupingInputs
 

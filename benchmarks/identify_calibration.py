@@ -35,6 +35,8 @@ from facecluster.models.registry import SFACE_DISTANCES, Distances  # noqa: E402
 
 def main() -> None:
     root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parent.parent.parent / "shared" / "facedata"
+    if not root.is_dir():
+        sys.exit(f"labelled photos not found at {root} (../shared/facedata beside the checkout)")
     db = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / ".bench" / "facedata-sface.db"
     if not db.exists():
         sys.exit("run benchmarks/quality.py first (it builds the scanned database)")

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from facecluster.grouping import GroupOptions, fill_face_quality, plan_groups  # noqa: E402
-from facecluster.metrics import quality  # noqa: E402
+from benchmarks.metrics import quality  # noqa: E402
 from facecluster.scan import ScanOptions, scan  # noqa: E402
 from facecluster.store import GroupingInputs, Store  # noqa: E402
 

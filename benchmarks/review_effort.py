@@ -45,7 +45,7 @@ from naming import DISTRACTORS, identities, library_arguments, scanned_library  
 
 from facecluster import people as actions  # noqa: E402
 from facecluster.grouping import group  # noqa: E402
-from facecluster.metrics import quality  # noqa: E402
+from benchmarks.metrics import quality  # noqa: E402
 from facecluster.store import Store  # noqa: E402
 from facecluster.suggestions import nearest  # noqa: E402
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from facecluster.crawl import CrawlEntry, check_roots, crawl
-from facecluster.errors import FaceclusterError, ModelError
+from facecluster.errors import FaceclusterError, ModelError, UsageProblem
 from facecluster.models import ModelPack, load_pack
 from facecluster.scan_options import ScanOptions, max_jobs
 from facecluster.scan_workers import analyse_all
@@ -66,8 +66,11 @@ class _Plan:
 
 
 def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
-         progress: ProgressCallback | None = None) -> ScanSummary:
+         progress: ProgressCallback | None = None, pack: ModelPack | None = None) -> ScanSummary:
     """Scan `roots` into `store` and return what happened.
+
+    `pack` replaces the pack `options.model` names (the tests' fake models, tests/fakes.py); it must
+    pickle where `options.jobs` > 1, and cannot go to a Dask cluster, whose workers load packs by name.
 
     Example:
         summary = scan(Store("library.db"), ["~/Pictures"])
@@ -75,7 +78,10 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
     options = options or ScanOptions()
     options.check()
     roots = check_roots(roots)
-    pack = load_pack(options.model, options.det_size, options.det_threshold)
+    if pack is not None and options.dask:
+        raise UsageProblem("a model pack given as an object runs in local processes only, not with --dask")
+    ship = pack is not None  # a pack given as an object goes to the workers; else each loads it by name
+    pack = pack or load_pack(options.model, options.det_size, options.det_threshold)
     report = progress or (lambda p: None)
     summary = ScanSummary(roots=roots, model=pack.name)
     state = ScanProgress()
@@ -85,7 +91,7 @@ def scan(store: Store, roots: Sequence[str], options: ScanOptions | None = None,
         index = store.photo_index()
         plan = _plan(store, index, roots, options, pack.name, summary, state, report)
         writer = ResultWriter(store, pack.name, index, summary, options.batch, options.settings)
-        _analyse_and_save(store, plan.todo, pack, options, writer, state, report)
+        _analyse_and_save(store, plan.todo, pack, options, writer, state, report, ship)
         _settle_companions(store, index, plan.companions, roots)
         _settle_unseen(store, index, plan.seen, writer.moved_ids, roots, options, summary)
         summary.failures = store.failures_under(roots)
@@ -142,13 +148,13 @@ def _plan(store: Store, index: dict[str, PhotoRow], roots: list[str], options: S
 
 
 def _analyse_and_save(store: Store, todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, writer: ResultWriter,
-                      state: ScanProgress, report: ProgressCallback) -> None:
+                      state: ScanProgress, report: ProgressCallback, ship: bool = False) -> None:
     """Analyse the files that need work and save each result; Ctrl-C saves what is done and stops."""
     try:
         state.phase, state.total = "scanning", len(todo)
         report(state)  # inside the try: Ctrl-C while this line prints is still a clean interruption
         known = store.scanned_hashes_by_size(pack.name, options.settings)
-        for result in analyse_all(todo, pack, options, known):
+        for result in analyse_all(todo, pack, options, known, ship=ship):
             if result.fatal:
                 raise ModelError(result.fatal)
             writer.add(result)

@@ -28,7 +28,7 @@ _worker_pack: ModelPack | None = None
 _worker_options: ScanOptions | None = None
 
 
-def _init_worker(options: ScanOptions, parent_pid: int) -> None:
+def _init_worker(options: ScanOptions, parent_pid: int, pack: ModelPack | None = None) -> None:
     global _worker_pack, _worker_options
     # Ctrl-C and SIGTERM go to the whole process group: the main process alone
     # decides what to commit, so workers ignore both and are killed by it.
@@ -36,7 +36,7 @@ def _init_worker(options: ScanOptions, parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     die_with_parent(parent_pid)
     _worker_options = options
-    _worker_pack = load_pack(options.model, options.det_size, options.det_threshold)
+    _worker_pack = pack or load_pack(options.model, options.det_size, options.det_threshold)
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -75,7 +75,7 @@ def _worker_analyse_chunk(items: list[tuple[CrawlEntry, frozenset[str]]]) -> lis
     return list(analyse_stream(items, _worker_pack, _worker_options))
 
 
-def analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]]):
+def analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, known: dict[int, set[str]], ship: bool = False):
     """Results for every entry, in any order: in this process for one job, else worker processes
     (or a Dask cluster's workers, with `options.dask`).
 
@@ -100,10 +100,10 @@ def analyse_all(todo: list[CrawlEntry], pack: ModelPack, options: ScanOptions, k
     if jobs == 1:
         yield from analyse_stream(items, pack, options)
         return
-    yield from _in_processes(items, len(todo), jobs, options)
+    yield from _in_processes(items, len(todo), jobs, options, pack if ship else None)
 
 
-def _in_processes(items, count: int, jobs: int, options: ScanOptions):
+def _in_processes(items, count: int, jobs: int, options: ScanOptions, shipped: ModelPack | None = None):
     """Results for `count` (entry, known hashes) items from `jobs` local worker processes, as they finish."""
     # spawn, not fork: the parent holds SQLite state that must not be copied.
     # ProcessPoolExecutor, not multiprocessing.Pool: a worker that dies (out of
@@ -112,7 +112,7 @@ def _in_processes(items, count: int, jobs: int, options: ScanOptions):
         max_workers=jobs,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(options, os.getpid()),
+        initargs=(options, os.getpid(), shipped),  # a pack given to scan() goes along; else each worker loads it by name
     )
     # A task of several files lets a worker decode the next while it detects in this
     # one, which pays only where a core is free for it: with a worker on every

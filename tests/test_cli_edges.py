@@ -53,9 +53,9 @@ def test_help_keeps_each_example_on_its_own_line(name):
 # ---- streams -------------------------------------------------------------------------------------
 
 
-def test_results_go_to_stdout_and_summaries_to_stderr(tmp_path, photo_folder):
+def test_results_go_to_stdout_and_summaries_to_stderr(tmp_path, fake_folder, fake_models):  # streams: the fake models do
     db = tmp_path / "x.db"
-    scanned = run(db, "scan", "-q", "-j", "1", str(photo_folder))
+    scanned = run(db, "scan", "-q", "-j", "1", str(fake_folder))
     assert scanned.exit_code == 0, scanned.output
     # The scan's result is the list of files it could not read, one record a line, and nothing else.
     records = scanned.stdout.splitlines()

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from facecluster import cli as cli_module
+from facecluster.cli import output as cli_output
 from facecluster import config
 from facecluster.errors import PeopleError
 from facecluster.naming_rules import clean_name, group_number
@@ -22,7 +23,6 @@ from facecluster.store import Store
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run
 from tests.test_cli_people import astronaut_group, face_ids, people, t1_groups
-from tests.test_cli_people import package_library, plib  # noqa: F401  (fixtures: the package-image library)
 
 EVIL = "\x1b[31mred\x1b]0;pwned\x07"
 
@@ -237,7 +237,7 @@ def test_piped_output_is_one_record_per_line_with_whole_paths(long_paths):
 def test_terminal_output_keeps_paths_whole_in_a_narrow_terminal(long_paths, monkeypatch):
     db, astro, paths = long_paths
     screen = io.StringIO()
-    monkeypatch.setattr(cli_module, "out", Console(file=screen, force_terminal=True, width=40, soft_wrap=True,
+    monkeypatch.setattr(cli_output, "out", Console(file=screen, force_terminal=True, width=40, soft_wrap=True,
                                                    highlight=False, color_system=None))
     ok(db, "show", str(astro))
     lines = screen.getvalue().splitlines()

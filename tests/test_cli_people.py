@@ -11,7 +11,6 @@ import shutil
 import sqlite3
 
 import pytest
-from PIL import Image, ImageEnhance
 
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as run
@@ -37,43 +36,6 @@ def group_of(db, identity):
     """The group holding most faces of `identity`."""
     best = max(people(db, "--all"), key=lambda p: members(db, p["id"]).count(identity))
     return best["id"]
-
-
-def _variants(img):
-    """Six photos of the same faces: as taken, mirrored, smaller, darker, tilted, more contrast."""
-    w, h = img.size
-    yield img
-    yield img.transpose(Image.FLIP_LEFT_RIGHT)
-    yield img.resize((int(w * 0.8), int(h * 0.8)))
-    yield ImageEnhance.Brightness(img).enhance(0.8)
-    yield img.rotate(4, resample=Image.BILINEAR, fillcolor=(128, 128, 128))
-    yield ImageEnhance.Contrast(img).enhance(1.3)
-
-
-@pytest.fixture(scope="session")
-def package_library(astronaut, t1_path, tmp_path_factory):
-    """Six photos each of the astronaut and of t1's six people, scanned and grouped once: 7 groups of 6.
-
-    Each test copies the database.
-    """
-    root = tmp_path_factory.mktemp("package")
-    library = root / "library"
-    for label, img in [("astronaut", Image.fromarray(astronaut)), ("t1", Image.open(t1_path).convert("RGB"))]:
-        (library / label).mkdir(parents=True)
-        for i, variant in enumerate(_variants(img)):
-            variant.save(library / label / f"{label}_{i}.jpg", quality=90)
-    db = root / "template.db"
-    ok(db, "scan", "-q", str(library))
-    ok(db, "group", "-q")
-    return library, db
-
-
-@pytest.fixture
-def plib(package_library, tmp_path):
-    library, template = package_library
-    db = tmp_path / "faces.db"
-    shutil.copy(template, db)
-    return library, db
 
 
 def astronaut_group(db):

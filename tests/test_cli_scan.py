@@ -1,4 +1,5 @@
-"""`facecluster scan` end to end: real models, real SQLite file, real faces."""
+"""`facecluster scan` end to end: real SQLite file; real models and faces where what is checked depends on
+them, the fake models (fake_models, fake_folder: tests/fakes.py) where they are only the plumbing."""
 
 import os
 import shutil
@@ -14,6 +15,7 @@ import facecluster.sources.photo as photo_source
 from facecluster.cli import cli
 from tests.conftest import cli_run as run
 from tests.conftest import jpeg_bytes, set_mtime
+from tests.fakes import write_photo
 
 
 def faces_by_path(db_path):
@@ -46,7 +48,8 @@ def test_scan_stores_good_photos_and_lists_bad_ones(db_path, photo_folder):
         assert status == {"ok": 2, "failed": 3}
 
 
-def test_rescan_skips_unchanged_and_handles_changes(db_path, photo_folder, astronaut):
+def test_rescan_skips_unchanged_and_handles_changes(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     before = faces_by_path(db_path)
 
@@ -66,14 +69,15 @@ def test_rescan_skips_unchanged_and_handles_changes(db_path, photo_folder, astro
     assert after["renamed.jpg"] == before["group.jpg"]
 
     # Rewritten with other content: old faces replaced.
-    (photo_folder / "astronaut.jpg").write_bytes(jpeg_bytes(astronaut[:, ::-1].copy()))
+    write_photo(photo_folder / "astronaut.jpg", ["red"], seed=9)
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert "1 changed" in result.stderr
     replaced = faces_by_path(db_path)["astronaut.jpg"]
     assert len(replaced) == 1 and replaced != before["astronaut.jpg"]
 
 
-def test_copy_of_a_scanned_photo_reuses_its_faces(db_path, photo_folder, monkeypatch):
+def test_copy_of_a_scanned_photo_reuses_its_faces(db_path, fake_folder, monkeypatch, fake_models):
+    photo_folder = fake_folder
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     shutil.copy(photo_folder / "astronaut.jpg", photo_folder / "copy.jpg")
     calls = []
@@ -84,7 +88,8 @@ def test_copy_of_a_scanned_photo_reuses_its_faces(db_path, photo_folder, monkeyp
     assert len(faces_by_path(db_path)["copy.jpg"]) == 1
 
 
-def test_missing_files_reported_then_pruned(db_path, photo_folder):
+def test_missing_files_reported_then_pruned(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     run(db_path, "scan", "-j", "1", str(photo_folder))
     (photo_folder / "astronaut.jpg").unlink()
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
@@ -126,7 +131,8 @@ def test_parallel_workers_give_the_same_faces(tmp_path, photo_folder):
         assert float(np.frombuffer(ra[3], "<f4") @ np.frombuffer(rb[3], "<f4")) > 0.9999
 
 
-def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, photo_folder, monkeypatch):
+def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, fake_folder, monkeypatch, fake_models):
+    photo_folder = fake_folder
     real = scan_file.analyse_file
     calls = []
 
@@ -146,7 +152,8 @@ def test_ctrl_c_commits_what_was_done_and_exits_130(db_path, photo_folder, monke
     assert "2 unchanged" in result.stderr and "3 new" not in result.stderr
 
 
-def test_db_from_environment_and_quiet(tmp_path, photo_folder):
+def test_db_from_environment_and_quiet(tmp_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     db = tmp_path / "env.db"
     result = CliRunner().invoke(cli, ["scan", "-q", "-j", "1", str(photo_folder)], env={"FACECLUSTER_DB": str(db)})
     assert result.exit_code == 0 and db.exists()
@@ -154,7 +161,8 @@ def test_db_from_environment_and_quiet(tmp_path, photo_folder):
     assert result.stderr.startswith("Scanned 5 files")
 
 
-def test_plain_progress_when_not_a_terminal(db_path, photo_folder):
+def test_plain_progress_when_not_a_terminal(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert "scanning: 5/5 files, 7 faces" in result.stderr
 
@@ -178,7 +186,8 @@ def test_file_given_as_root(db_path, photo_folder):
     assert result.exit_code == 2 and "not a folder" in result.output
 
 
-def test_newer_database_one_line(db_path, photo_folder):
+def test_newer_database_one_line(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     run(db_path, "scan", "-j", "1", str(photo_folder))
     with sqlite3.connect(db_path) as conn:
         conn.execute("INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES ('facecluster', 'm999_x', 'x')")
@@ -209,9 +218,9 @@ def person_of(db_path, photo_name):
             "WHERE p.path LIKE ?", [f"%/{photo_name}"])]
 
 
-def test_excluded_and_hidden_photos_are_never_gone_nor_pruned(db_path, photo_folder, astronaut):
-    (photo_folder / ".hidden").mkdir()
-    (photo_folder / ".hidden" / "again.jpg").write_bytes(jpeg_bytes(astronaut[:, ::-1].copy()))
+def test_excluded_and_hidden_photos_are_never_gone_nor_pruned(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
+    write_photo(photo_folder / ".hidden" / "again.jpg", ["blue"], seed=5)
     assert run(db_path, "scan", "-j", "1", "--include-hidden", str(photo_folder)).exit_code == 0
     name_first_face(db_path, "astronaut.jpg", "Eileen")
     result = run(db_path, "scan", "-j", "1", "--exclude", "*/astronaut.jpg", "--prune", "--yes", str(photo_folder))
@@ -222,7 +231,8 @@ def test_excluded_and_hidden_photos_are_never_gone_nor_pruned(db_path, photo_fol
     assert len(faces_by_path(db_path)["again.jpg"]) == 1
 
 
-def test_photos_in_an_unreadable_folder_are_not_gone(db_path, photo_folder, monkeypatch):
+def test_photos_in_an_unreadable_folder_are_not_gone(db_path, fake_folder, monkeypatch, fake_models):
+    photo_folder = fake_folder
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     trip = str(photo_folder / "trip")
     real = os.scandir
@@ -274,7 +284,8 @@ def test_failures_one_per_line_with_whole_paths_when_piped(db_path, tmp_path):
     assert "2 files could not be read (0 this time; 2 failed in an earlier scan and are unchanged since" in again.stderr
 
 
-def test_new_detection_settings_detect_again_and_keep_names(db_path, photo_folder):
+def test_new_detection_settings_detect_again_and_keep_names(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     name_first_face(db_path, "astronaut.jpg", "Eileen")
     same = run(db_path, "scan", "-j", "1", str(photo_folder))
@@ -288,7 +299,8 @@ def test_new_detection_settings_detect_again_and_keep_names(db_path, photo_folde
     assert "5 unchanged" in run(db_path, "scan", "-j", "1", "--det-size", "800", str(photo_folder)).stderr
 
 
-def test_a_fifo_is_skipped_with_a_reason_not_opened(db_path, photo_folder):
+def test_a_fifo_is_skipped_with_a_reason_not_opened(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     os.mkfifo(photo_folder / "pipe.jpg")
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0
@@ -313,7 +325,8 @@ def test_a_file_replaced_by_a_fifo_after_the_crawl_does_not_hang(tmp_path):
     assert got[0].facts.error == "skipped: a FIFO (named pipe), not a regular file"
 
 
-def test_a_file_time_beyond_what_sqlite_holds_is_one_file_not_a_lost_batch(db_path, photo_folder):
+def test_a_file_time_beyond_what_sqlite_holds_is_one_file_not_a_lost_batch(db_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     set_mtime(photo_folder / "astronaut.jpg", 3e11)  # ext4 keeps it as the year 2446: 1.5e19 ns, past 2**63
     result = run(db_path, "scan", "-j", "1", str(photo_folder))
     assert result.exit_code == 0, result.output
@@ -336,7 +349,8 @@ def test_out_of_memory_on_one_photo_is_a_failed_photo(db_path, photo_folder, mon
     assert "out of memory while reading this photo" in result.stdout
 
 
-def test_workers_get_only_the_hashes_a_file_of_its_size_could_have(db_path, photo_folder, monkeypatch):
+def test_workers_get_only_the_hashes_a_file_of_its_size_could_have(db_path, fake_folder, monkeypatch, fake_models):
+    photo_folder = fake_folder
     assert run(db_path, "scan", "-j", "1", str(photo_folder)).exit_code == 0
     shutil.copy(photo_folder / "astronaut.jpg", photo_folder / "copy.jpg")
     given = []

@@ -10,7 +10,7 @@ from facecluster.cluster import (
     anchor_votes, one_join_per_photo,
     drop_small, hdbscan_labels, knn, match_groups, one_face_per_photo, split_merged,
 )
-from facecluster.metrics import quality
+from benchmarks.metrics import quality
 
 
 def blobs(centres, per, spread=0.05, seed=0):

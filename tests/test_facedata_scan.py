@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from facecluster.cli import cli
 
-pytestmark = pytest.mark.facedata
+pytestmark = [pytest.mark.facedata, pytest.mark.slow]
 
 
 def scan(db, folder, *extra):

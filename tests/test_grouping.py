@@ -11,7 +11,7 @@ import pytest
 
 from facecluster.errors import UsageProblem
 from facecluster.grouping import GroupOptions, plan_groups
-from facecluster.metrics import quality
+from benchmarks.metrics import quality
 from facecluster.store import GroupingInputs, PersonRow
 from tests.conftest import cli_ok, cli_run
 

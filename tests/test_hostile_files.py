@@ -14,7 +14,7 @@ from PIL import Image
 import facecluster.scan_file as scan_file
 from facecluster.decode import decode
 from facecluster.errors import DecodeError
-from tests.conftest import cli_run, jpeg_bytes
+from tests.conftest import claimed_size, cli_run, jpeg_bytes
 
 
 def encode(img, fmt, **kwargs):
@@ -58,8 +58,8 @@ def hostile(tmp_path, astronaut, t1_path):
         "png_named.jpg": encode(portrait, "PNG"),
         "jpeg_named.png": jpeg_bytes(np.ascontiguousarray(astronaut[:, ::-1])),
         "tiny.png": encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
-        "huge.png": encode(Image.new("1", (20000, 20000)), "PNG"),
-        "bomb.gif": encode(Image.new("P", (30000, 30000)), "GIF"),
+        "huge.png": claimed_size("PNG", 20000, 20000, "1"),
+        "bomb.gif": claimed_size("GIF", 30000, 30000, "P"),
         "cmyk.jpg": encode(portrait.convert("CMYK"), "JPEG"),
         "grey.jpg": encode(portrait.convert("L"), "JPEG"),
         "sixteen.png": encode(Image.fromarray(np.asarray(portrait.convert("L"), np.uint16) * 257), "PNG"),
@@ -96,6 +96,7 @@ def hostile(tmp_path, astronaut, t1_path):
     return folder
 
 
+@pytest.mark.slow
 def test_hostile_library_scans_to_the_end(hostile, tmp_path):
     db = tmp_path / "hostile.db"
     result = scan(db, hostile, "--jobs", "2")
@@ -181,7 +182,8 @@ def test_files_deleted_or_rewritten_during_the_scan(tmp_path, astronaut, monkeyp
     assert "1 photo is gone from disk, removed" in again.stderr
 
 
-def test_ten_thousand_files(tmp_path):
+@pytest.mark.slow
+def test_ten_thousand_files(tmp_path, fake_models):  # too small to hold faces: the fake models
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(10_000):

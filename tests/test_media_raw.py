@@ -20,20 +20,15 @@ from facecluster.sources import raw as raw_source
 from facecluster.sources.pairs import pair
 from facecluster.crawl import CrawlEntry
 from facecluster.geometry import iou
-from tests.conftest import cli_ok
+from tests.conftest import cli_ok, in_facedata
 from tests.mediagen import dng_bytes, encode_video, motion_photo_bytes
 
 GROUP = "groups/compreface_000_5.jpg"  # five people, 819 x 546
 
 
 @pytest.fixture(scope="module")
-def group_photo() -> Path:
-    from tests.conftest import FACEDATA
-
-    path = FACEDATA / GROUP
-    if not path.is_file():
-        pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
-    return path
+def group_photo(facedata: Path) -> Path:
+    return in_facedata(GROUP)
 
 
 @pytest.fixture(scope="module")

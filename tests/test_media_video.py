@@ -21,7 +21,7 @@ from facecluster.errors import DecodeError
 from facecluster.models.base import Detections
 from facecluster.records import Face
 from facecluster.sources import video
-from tests.conftest import FACEDATA, cli_ok
+from tests.conftest import cli_ok, in_facedata
 from tests.mediagen import encode_video
 
 PEOPLE = {  # three people of celeb5, one photo each
@@ -165,15 +165,14 @@ def test_keep_best_three_per_person_per_minute():
 
 
 @pytest.fixture(scope="module")
-def people() -> dict[str, np.ndarray]:
-    if not FACEDATA.is_dir():
-        pytest.skip(f"labelled photos not found at {FACEDATA} (../shared/facedata beside the checkout)")
-    return {name: np.asarray(Image.open(FACEDATA / rel).convert("RGB")) for name, rel in PEOPLE.items()}
+def people(facedata: Path) -> dict[str, np.ndarray]:
+    return {name: np.asarray(Image.open(in_facedata(rel)).convert("RGB")) for name, rel in PEOPLE.items()}
 
 
 WINDOWS = {"Madonna": (0, 70), "Jerry_Seinfeld": (5, 15), "Elton_John": (40, 55)}
 
 
+@pytest.mark.slow
 @pytest.mark.facedata
 def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, people):
     lib = tmp_path / "lib"
@@ -266,7 +265,7 @@ def test_grouping_sees_each_frame_of_a_video_as_its_own_photo(store):
     assert ids[4] == photo_id and photo_id not in ids[:4] and video_id not in ids[:4]
 
 
-def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path):
+def test_a_scan_of_hostile_media_records_each_and_leaves_no_process(tmp_path, fake_models):  # no faces: fake models
     import multiprocessing
 
     lib = tmp_path / "lib"

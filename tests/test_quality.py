@@ -73,7 +73,8 @@ def stored_faces(db):
         return conn.execute("SELECT id, thumb, landmarks, size, score, quality FROM faces ORDER BY id").fetchall()
 
 
-def test_scan_stores_the_quality_and_filling_an_old_database_gives_the_same(tmp_path, photo_folder):
+def test_scan_stores_the_quality_and_filling_an_old_database_gives_the_same(tmp_path, fake_folder, fake_models):
+    photo_folder = fake_folder  # the rules are checked on what is stored, whatever the faces: the fake models
     db = tmp_path / "q.db"
     cli_ok(db, "scan", "-q", str(photo_folder))
     rows = stored_faces(db)
@@ -91,7 +92,8 @@ def test_scan_stores_the_quality_and_filling_an_old_database_gives_the_same(tmp_
     assert [r[5] for r in stored_faces(db)] == [r[5] for r in rows]
 
 
-def test_group_fills_missing_quality_first(tmp_path, photo_folder):
+def test_group_fills_missing_quality_first(tmp_path, fake_folder, fake_models):
+    photo_folder = fake_folder
     db = tmp_path / "q.db"
     cli_ok(db, "scan", "-q", str(photo_folder))
     with sqlite3.connect(db) as conn:

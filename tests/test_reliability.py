@@ -21,6 +21,7 @@ from facecluster.cli import cli
 from tests.conftest import cli_ok as ok
 from tests.conftest import cli_run as cli_run
 from tests.conftest import default_sigint
+from tests.fakes import write_photo
 from facecluster.store import Store
 
 
@@ -38,10 +39,18 @@ def make_library(folder: Path, astronaut, t1_path, copies: int = 8) -> Path:
     return folder
 
 
+def fake_library(folder: Path, copies: int = 8, seed: int = 0) -> Path:
+    """make_library's photos for the fake models (tests/fakes.py): Eileen a red square, David a blue one."""
+    for i in range(copies):
+        write_photo(folder / f"eileen_{i:03d}.jpg", ["red"], seed=seed + i)
+        write_photo(folder / f"david_{i:03d}.jpg", ["blue"], seed=seed + 100 + i)
+    return folder
 
 
-def named_library(tmp_path, astronaut, t1_path, copies=8):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies)
+def named_library(tmp_path, astronaut, t1_path, copies=8, fake=False):
+    """Eileen and David, scanned, grouped and named. `fake`: drawn for the fake models, where the test asks
+    for them (the fake_models fixture) because the faces are only the plumbing of what it checks."""
+    library = fake_library(tmp_path / "library", copies) if fake else make_library(tmp_path / "library", astronaut, t1_path, copies)
     db = tmp_path / "faces.db"
     ok(db, "scan", "-q", str(library))
     ok(db, "group", "-q", "--min-faces", "4")
@@ -81,6 +90,7 @@ def check_consistent(db):
         assert orphans == 0
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_points_loses_nothing(tmp_path, astronaut, t1_path):
     library, db = named_library(tmp_path, astronaut, t1_path, copies=6)
     names_before = names_of(db)
@@ -117,12 +127,21 @@ def wait_for_scanning(process) -> str:
     raise AssertionError("the scan ended before it said it was scanning: " + "".join(lines))
 
 
+def signal_mid_scan(process, send) -> None:
+    """`send()` a signal to a scan that has said it is scanning, stopped meanwhile (SIGSTOP), so that the signal
+    lands mid-scan however busy the machine is, and a small library is enough."""
+    os.kill(process.pid, signal.SIGSTOP)
+    send()
+    os.kill(process.pid, signal.SIGCONT)
+
+
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=10)
     db = tmp_path / "faces.db"
     process = spawn(db, "scan", "--jobs", "1", str(library))
-    wait_for_scanning(process)  # "scanning: 0/80": 80 photos still to do, several seconds of work
-    os.killpg(process.pid, signal.SIGINT)
+    wait_for_scanning(process)  # "scanning: 0/20": 20 photos still to do
+    signal_mid_scan(process, lambda: os.killpg(process.pid, signal.SIGINT))
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "scanned and saved" in err and "Traceback" not in err
@@ -135,11 +154,11 @@ def test_ctrl_c_in_a_real_process_exits_130(tmp_path, astronaut, t1_path):
 
 
 def test_sigterm_behaves_like_ctrl_c(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=40)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=10)
     db = tmp_path / "faces.db"
     process = spawn(db, "scan", "--jobs", "1", str(library))
     wait_for_scanning(process)
-    process.terminate()  # SIGTERM to the scan alone, as `kill PID` or a service manager sends it
+    signal_mid_scan(process, process.terminate)  # SIGTERM to the scan alone, as `kill PID` or a service manager sends it
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "interrupted:" in err and "Traceback" not in err
@@ -254,12 +273,14 @@ def test_bad_lock_wait_is_one_line(tmp_path):
     assert err.strip() == "Error: FACECLUSTER_LOCK_WAIT must be a number of seconds (0 or more), not 'abc'"
 
 
+@pytest.mark.slow
 def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, t1_path):
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=150)
+    library = make_library(tmp_path / "library", astronaut, t1_path, copies=3)
     db = tmp_path / "faces.db"
     Store(db).close()
-    first = spawn(db, "scan", "-q", "--jobs", "1", str(library))
-    time.sleep(1.5)
+    first = spawn(db, "scan", "--jobs", "1", str(library))
+    wait_for_scanning(first)
+    os.kill(first.pid, signal.SIGSTOP)  # mid-scan, holding the lock for as long as the checks take
     try:
         for command in (["scan", "-q", str(library)], ["group", "-q"]):
             second = spawn(db, *command, env={"FACECLUSTER_LOCK_WAIT": "1"})
@@ -268,17 +289,16 @@ def test_second_writer_is_refused_with_the_first_ones_name(tmp_path, astronaut, 
             assert f"is in use by facecluster scan (pid {first.pid})" in err
             assert len(err.strip().splitlines()) == 1
     finally:
+        os.kill(first.pid, signal.SIGCONT)
         out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     check_consistent(db)
 
 
-def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, monkeypatch):
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+def test_disk_full_leaves_the_database_as_it_was(tmp_path, astronaut, t1_path, monkeypatch, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5, fake=True)
     before = names_of(db)
-    extra = make_library(library / "extra", astronaut, t1_path, copies=2)
-    for photo in extra.glob("*.jpg"):
-        Image.open(photo).rotate(5).save(photo)
+    fake_library(library / "extra", copies=2, seed=50)
 
     def full(*args, **kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -316,13 +336,13 @@ print(json.dumps(results))
 """
 
 
-def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
+def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path, fake_models):
     # Before issue 16 every command said "cannot open database: disk I/O error" with 0 bytes free:
     # SQLite could not grow the -shm file, so not even `backup` could save the database elsewhere.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
-    library, named = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, named = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     disk = tmp_path / "disk"
     disk.mkdir()
     backup = tmp_path / "elsewhere.db"
@@ -342,10 +362,10 @@ def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path):
     assert names_of(backup) == names_of(named)
 
 
-def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path):
+def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path, fake_models):
     # A kill -9 between writing a sidecar's temporary file and renaming it left `.fc-XXXX.tmp` in
     # the photo folder for ever before issue 16.
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)  # a process id that ran and ended
     hour_ago = time.time() - 3600
@@ -383,12 +403,12 @@ print(json.dumps([result.exit_code, result.output, sorted(os.listdir(disk))]))
 """
 
 
-def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path):
+def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path, fake_models):
     # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) before issue 16.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=4)
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     with closing(sqlite3.connect(db)) as conn:  # 6 MB more than SQLite's page cache: the copy spills and journals
         conn.execute("CREATE TABLE padding (x BLOB)")
         conn.executemany("INSERT INTO padding VALUES (randomblob(3000))", [()] * 2000)
@@ -403,8 +423,8 @@ def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_
     assert files == []
 
 
-def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
-    library, db = named_library(tmp_path, astronaut, t1_path, copies=5)
+def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, copies=5, fake=True)
     before = db.read_bytes()
 
     def read_only(*args, **kwargs):
@@ -416,8 +436,8 @@ def test_read_only_database(tmp_path, astronaut, t1_path, monkeypatch):
     assert db.read_bytes() == before
 
 
-def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path):
-    library, db = named_library(tmp_path, astronaut, t1_path)
+def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, fake=True)
     before = names_of(db)
     assert set(before) == {"Eileen", "David"}
     names = tmp_path / "names.json"
@@ -434,8 +454,8 @@ def test_names_survive_a_rebuild(tmp_path, astronaut, t1_path):
     assert names_of(db) == before
 
 
-def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
-    library, db = named_library(tmp_path, astronaut, t1_path)
+def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path, fake_models):
+    library, db = named_library(tmp_path, astronaut, t1_path, fake=True)
     gone = sorted(library.glob("eileen_*.jpg"))[:2]
     for photo in gone:
         photo.unlink()
@@ -448,10 +468,10 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path):
     assert len(names_of(db)["Eileen"]) == 6
 
 
-def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, astronaut, t1_path):
+def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, fake_models):
     # Before issue 16 only names were protected: an ignored group's faces were pruned silently and
     # came back, when their folder did, as a new group nobody had ignored.
-    library = make_library(tmp_path / "library", astronaut, t1_path, copies=4)
+    library = fake_library(tmp_path / "library", copies=4)
     db = tmp_path / "faces.db"
     ok(db, "scan", "-q", str(library))
     ok(db, "group", "-q", "--min-faces", "3")

@@ -3,7 +3,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -113,24 +112,28 @@ def test_second_writer_waits_then_names_the_first(db_path):
 
 
 OPEN_AT_ONCE = """
-import sys, time
+import os, sys
 from facecluster.store import Store
-start = float(sys.argv[2])
-while time.time() < start:
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):  # spinning, not sleeping: all three go within moments of each other
     pass
 Store(sys.argv[1]).close()
 print("opened")
 """
 
 
+@pytest.mark.slow
 def test_three_processes_opening_a_fresh_database_at_once(tmp_path):
     # Before the migrations ran under the writer lock, this failed in 11 of 15 rounds
     # ("not a facecluster database", "table people already exists", "database is locked").
     for round_ in range(5):
-        db = tmp_path / f"fresh{round_}.db"
-        start = time.time() + 2.0  # all three are loaded and spinning by then, however busy the machine
-        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(start)],
+        db, go = tmp_path / f"fresh{round_}.db", tmp_path / f"go{round_}"
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(db), str(go)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        for p in procs:  # all three loaded and spinning, however busy the machine: then go
+            ready = p.stdout.readline()
+            assert ready == "ready\n", ready + p.stderr.read()
+        go.touch()
         for p in procs:
             out, err = p.communicate(timeout=120)
             assert p.returncode == 0 and out.strip() == "opened", err

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluation-only code (metrics.py); run each script as `python benchmarks/NAME.py`."""
