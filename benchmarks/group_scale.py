@@ -14,6 +14,7 @@ people about 1.4, as SFace's do on ../shared/facedata.
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -52,16 +53,19 @@ def one(n: int) -> None:
         embeddings=x, people={}, rejections=set(),
     )
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     plan = plan_groups(data, GroupOptions())
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     labels = np.full(n, -1, np.int64)
     for c, rows in enumerate(plan.clusters):
         labels[rows] = c
     q = quality(truth, labels)
-    print(f"{n:>9} {seconds:>8.1f} s {peak:>8.0f} MB (data {before:>5.0f} MB) {len(plan.clusters):>7} groups "
-          f"B3 F {q.bcubed_f:.3f}  unclustered {q.unclustered:.3f}", flush=True)
+    print(f"{n:>9} {seconds:>8.1f} s (CPU {cpu:>6.1f} s) {peak:>8.0f} MB (data {before:>5.0f} MB) {len(plan.clusters):>7} groups "
+          f"B3 F {q.bcubed_f:.3f}  unclustered {q.unclustered:.3f}  load {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def main() -> None:
@@ -69,7 +73,8 @@ def main() -> None:
         one(int(sys.argv[2]))
         return
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000, 1_000_000]
-    print(f"{'faces':>9} {'time':>10} {'peak RSS':>11} {'':>17} {'groups':>7}  quality")
+    print(f"load average {os.getloadavg()[0]:.1f}, 2 cores; wall time, its CPU time, peak RSS of the process")
+    print(f"{'faces':>9} {'time':>10} {'':>14} {'peak RSS':>11} {'':>17} {'groups':>7}  quality")
     for n in sizes:
         subprocess.run([sys.executable, __file__, "--one", str(n)], check=True)
 

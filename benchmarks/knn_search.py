@@ -1,13 +1,13 @@
 """k-nearest-neighbour search for grouping: the hand-written inverted file against faiss.
 
-`group` needs every face's 15 nearest other faces (cluster.knn). This compares,
+`group` needs every face's 15 nearest other faces (neighbours.knn). This compares,
 on the synthetic embeddings of benchmarks/group_scale.py:
 
-- `numpy-ivf`: cluster.knn as it was before faiss (numpy spherical k-means into 2 sqrt(n)
+- `numpy-ivf`: the search as it was before faiss (numpy spherical k-means into 2 sqrt(n)
   cells; each cell's faces search their own and the 7 nearest cells);
 - `faiss-ivf-8`, `faiss-ivf-16`: faiss IndexIVFFlat, inner product, nlist 2 sqrt(n), nprobe 8 / 16;
 - `faiss-hnsw-64`, `faiss-hnsw-128`: faiss IndexHNSWFlat (M=32, inner product), efSearch 64 / 128;
-- `facecluster`: cluster.knn as it is now.
+- `facecluster`: neighbours.knn as it is now.
 
 Each (method, size) runs in a fresh process (so its peak RSS is its own), with 2 threads;
 the data column is the RSS after loading the vectors and importing faiss and facecluster.
@@ -57,14 +57,14 @@ def drop_self(ids: np.ndarray, sims: np.ndarray, k: int) -> np.ndarray:
 def search(method: str, x: np.ndarray) -> np.ndarray:
     import faiss
 
-    from facecluster import cluster
+    from facecluster import neighbours
 
     faiss.omp_set_num_threads(2)
     n, dim = x.shape
     if method == "numpy-ivf":
         return numpy_ivf(x)
     if method == "facecluster":
-        return cluster.knn(x, K)[0]
+        return neighbours.knn(x, K)[0]
     if method.startswith("faiss-ivf"):
         nlist = int(np.clip(np.sqrt(n) * 2, 16, 8192))
         quantizer = faiss.IndexFlatIP(dim)
@@ -81,7 +81,7 @@ def search(method: str, x: np.ndarray) -> np.ndarray:
 
 
 def numpy_ivf(x: np.ndarray) -> np.ndarray:
-    """The hand-written search, kept here for comparison once cluster.py no longer has it."""
+    """The hand-written search, kept here for comparison once facecluster no longer has it."""
     from numpy_ivf import knn_ivf
 
     return knn_ivf(x, K, 0)[0]
@@ -90,8 +90,8 @@ def numpy_ivf(x: np.ndarray) -> np.ndarray:
 def one(method: str, n: int, path: str) -> None:
     import faiss
 
-    import numpy_ivf  # noqa: F401  (imported before the baseline, like faiss and cluster)
-    from facecluster import cluster  # noqa: F401
+    import numpy_ivf  # noqa: F401  (imported before the baseline, like faiss and neighbours)
+    from facecluster import neighbours  # noqa: F401
 
     x = np.load(path)
     data_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,7 +1,7 @@
-"""The hand-written inverted-file k-NN search that facecluster/cluster.py used before faiss.
+"""The hand-written inverted-file k-NN search that facecluster used before faiss.
 
 Kept for benchmarks/knn_search.py, so the comparison can be repeated; the exact search inside each
-cell is still the package's own (`cluster._knn_among`).
+cell is still the package's own (`neighbours._knn_among`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from facecluster.cluster import _knn_among as knn_among  # noqa: E402
+from facecluster.neighbours import _knn_among as knn_among  # noqa: E402
 
 
 def knn_ivf(x, k, seed, probes: int = 8, queries=None):

@@ -193,7 +193,7 @@ def atomic_path(target: str | os.PathLike, overwrite: bool = True, what: str = "
         raise TargetExists(f"{label} exists already; choose a new name, or --force to replace it")
     temporary = temporary_name(target.parent)
     # What SQLite may leave beside a database written at `temporary` (a backup) when it fails
-    # (a full disk left `.fc-XXXX.tmp-journal` before issue 16): our names, so ours to remove.
+    # (a full disk once left `.fc-XXXX.tmp-journal` behind): our names, so ours to remove.
     companions = [Path(f"{temporary}{end}") for end in ("-journal", "-wal", "-shm")]
     try:
         yield temporary

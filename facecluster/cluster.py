@@ -4,9 +4,8 @@ Plain `hdbscan.HDBSCAN` on 128-D vectors is quadratic in practice (35 s for
 20,000 faces, 308 s for 50,000 on two cores), so grouping works on a sparse
 k-nearest-neighbour graph instead:
 
-1. `knn`: each face's k nearest neighbours, exact in blocks for small sets,
-   and through faiss's inverted-file index (k-means cells; each face searches
-   the cells nearest to it) for large ones.
+1. `neighbours.knn`: each face's k nearest neighbours (exact in blocks for
+   small sets, faiss's inverted file for large ones).
 2. `hdbscan_labels`: HDBSCAN on that sparse distance graph (its components
    joined at the largest possible distance, since hdbscan refuses a
    disconnected sparse graph).
@@ -24,175 +23,9 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from facecluster.neighbours import Neighbours, knn, knn_across, knn_graph, knn_of
+
 Labels = npt.NDArray[np.int64]
-
-# Up to this many faces an exact neighbour search is quick (block matrix products).
-EXACT_KNN_LIMIT = 20_000
-
-
-def knn(x: npt.NDArray[np.float32], k: int, seed: int = 0) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Indices and Euclidean distances of each row's k nearest other rows.
-
-    `x` must be L2-normalised: distances come from dot products, d^2 = 2 - 2 cos.
-    """
-    n = len(x)
-    k = min(k, n - 1)
-    if k <= 0:
-        return np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
-    if n <= EXACT_KNN_LIMIT:
-        return _knn_among(x, np.arange(n), np.arange(n), k)
-    return _knn_ivf(x, k, seed)
-
-
-def _knn_among(x, rows, candidates, k, block: int = 1024):
-    """Exact k nearest (excluding self) of x[rows] among x[candidates]."""
-    out_i = np.empty((len(rows), k), np.int64)
-    out_d = np.empty((len(rows), k), np.float32)
-    cand = x[candidates]
-    for start in range(0, len(rows), block):
-        r = rows[start : start + block]
-        sim = x[r] @ cand.T
-        sim[candidates[None, :] == r[:, None]] = -np.inf  # never your own neighbour
-        kk = min(k, len(candidates) - 1)
-        part = np.argpartition(-sim, kk - 1, axis=1)[:, :kk] if kk < sim.shape[1] else np.argsort(-sim, axis=1)[:, :kk]
-        top = np.take_along_axis(sim, part, axis=1)
-        order = np.argsort(-top, axis=1)
-        part = np.take_along_axis(part, order, axis=1)
-        top = np.take_along_axis(top, order, axis=1)
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * top, 0.0))
-        ids = candidates[part]
-        if kk < k:  # fewer candidates than k: pad with "infinitely far"
-            ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
-            dist = np.pad(dist, ((0, 0), (0, k - kk)), constant_values=np.inf)
-        out_i[start : start + len(r)] = ids
-        out_d[start : start + len(r)] = dist
-    return out_i, out_d
-
-
-def knn_of(
-    x: npt.NDArray[np.float32], rows: npt.NDArray[np.intp], k: int, seed: int = 0,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Like `knn`, for some rows only: n x k arrays, rows not asked about hold -1 and inf.
-
-    Left-out faces are a small share of a library; searching for them alone
-    keeps attaching them cheap at a million faces.
-    """
-    n = len(x)
-    k = min(k, n - 1)
-    out_i, out_d = np.full((n, max(k, 0)), -1, np.int64), np.full((n, max(k, 0)), np.inf, np.float32)
-    rows = np.asarray(rows, np.int64)
-    if k <= 0 or len(rows) == 0:
-        return out_i, out_d
-    if n <= EXACT_KNN_LIMIT:
-        out_i[rows], out_d[rows] = _knn_among(x, rows, np.arange(n), k)
-        return out_i, out_d
-    ids, dist = _knn_ivf(x, k, seed, queries=rows)
-    return ids, dist
-
-
-def _ivf_index(base: npt.NDArray[np.float32], seed: int, probes: int):
-    """A faiss inverted file (exact inner products) over `base`: 2 sqrt(n) k-means cells, `probes` searched per query.
-
-    faiss rather than the numpy inverted file this module had: at the same time it finds more of
-    the true neighbours (recall@15 0.86 against 0.77 at 100,000 faces, docs/quality.md "Scale"),
-    because each query searches the cells nearest to itself, not to its cell's centre.
-    """
-    # Imported here: faiss loads a large native library and OpenMP, needed only above EXACT_KNN_LIMIT.
-    import faiss
-
-    n, dim = base.shape
-    cells = int(np.clip(np.sqrt(n) * 2, 16, 8192))
-    cells = min(cells, n)
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
-    index.cp.seed = seed
-    # k-means on about 64 faces per cell, as the numpy version did (faiss's default 256 is 4x the
-    # training time for no recall measured); 1 silences faiss's "too few points" warning on stderr.
-    index.cp.max_points_per_centroid = 64
-    index.cp.min_points_per_centroid = 1
-    index.train(base)
-    index.add(base)
-    index.nprobe = min(probes, cells)
-    return index
-
-
-def _ivf_search(index, queries, k: int, own=None):
-    """Search `queries`; with `own` (each query's row in the index) that row is dropped. -1 / inf where missing."""
-    sims, ids = index.search(queries, k + (own is not None))
-    if own is not None:
-        drop = ids == own[:, None]
-        drop[~drop.any(axis=1), -1] = True  # own row not found: drop the farthest instead
-        sims, ids = sims[~drop].reshape(len(ids), k), ids[~drop].reshape(len(ids), k)
-    dist = np.sqrt(np.maximum(2.0 - 2.0 * sims, 0.0)).astype(np.float32)
-    dist[ids < 0] = np.inf
-    return ids.astype(np.int64), dist
-
-
-def _knn_ivf(x, k, seed, probes: int = 8, queries=None):
-    """Approximate k-NN of each row (or only of `queries`; the others keep -1 and inf) among all rows."""
-    x = np.ascontiguousarray(x, np.float32)
-    index = _ivf_index(x, seed, probes)
-    rows = np.arange(len(x), dtype=np.int64) if queries is None else np.asarray(queries, np.int64)
-    out_i = np.full((len(x), k), -1, np.int64)
-    out_d = np.full((len(x), k), np.inf, np.float32)
-    for start in range(0, len(rows), 65_536):  # in slices: faiss's result arrays for a million rows at once
-        r = rows[start : start + 65_536]
-        out_i[r], out_d[r] = _ivf_search(index, x[r], k, own=r)
-    return out_i, out_d
-
-
-def knn_across(
-    queries: npt.NDArray[np.float32], base: npt.NDArray[np.float32], k: int, seed: int = 0, probes: int = 8, block: int = 1024,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    """Indices into `base` and distances of each query's k nearest base rows (unit vectors), nearest first.
-
-    Exact in blocks while queries x base stays small; beyond, through the same
-    inverted-file index as `knn` (k-means cells of `base`; each query searches
-    its `probes` nearest cells). Missing neighbours are -1 and inf.
-    """
-    n, k = len(queries), min(k, len(base))
-    out_i = np.full((n, max(k, 0)), -1, np.int64)
-    out_d = np.full((n, max(k, 0)), np.inf, np.float32)
-    if n == 0 or k <= 0:
-        return out_i, out_d
-    if n * len(base) > EXACT_KNN_LIMIT**2:
-        index = _ivf_index(np.ascontiguousarray(base, np.float32), seed, probes)
-        return _ivf_search(index, np.ascontiguousarray(queries, np.float32), k)
-    for start in range(0, n, block):
-        sim = queries[start : start + block] @ base.T
-        part = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.argsort(-sim, axis=1)[:, :k]
-        top = np.take_along_axis(sim, part, axis=1)
-        order_in = np.argsort(-top, axis=1)
-        out_i[start : start + len(sim)] = np.take_along_axis(part, order_in, axis=1)
-        out_d[start : start + len(sim)] = np.sqrt(np.maximum(2.0 - 2.0 * np.take_along_axis(top, order_in, axis=1), 0.0))
-    return out_i, out_d
-
-
-def knn_graph(ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], n: int) -> sp.csr_matrix:
-    """Symmetric sparse distance graph from k-NN lists (missing neighbours dropped).
-
-    Each undirected edge is kept once (by its smaller endpoint first) and then
-    mirrored, which needs far less memory at a million faces than
-    `graph.maximum(graph.T)`.
-    """
-    rows = np.repeat(np.arange(n, dtype=np.int64), ids.shape[1])
-    cols, vals = ids.ravel(), dist.ravel().astype(np.float32)
-    ok = cols >= 0
-    rows, cols, vals = rows[ok], cols[ok], vals[ok]
-    low, high = np.minimum(rows, cols), np.maximum(rows, cols)
-    key = low * n + high
-    del rows, cols, low, high
-    key, first = np.unique(key, return_index=True)
-    vals = vals[first]
-    low, high = np.divmod(key, n)
-    del key, first
-    # A stored zero would read as "no edge": identical faces get a tiny distance.
-    vals = np.maximum(vals, 1e-6)
-    graph = sp.coo_matrix(
-        (np.concatenate([vals, vals]), (np.concatenate([low, high]).astype(np.int32), np.concatenate([high, low]).astype(np.int32))),
-        shape=(n, n),
-    )
-    return graph.tocsr()
-
 
 def members_by_label(labels: Labels) -> list[npt.NDArray[np.intp]]:
     """Row indices of each cluster 0..max, in one sort (not one scan per cluster)."""
@@ -222,12 +55,20 @@ def connect_components(graph: sp.csr_matrix, far: float = 2.0) -> sp.csr_matrix:
 
 def hdbscan_labels(
     x: npt.NDArray[np.float32], min_cluster_size: int = 5, min_samples: int = 3, k: int = 15,
+    neighbours: Neighbours | None = None,
 ) -> Labels:
-    """HDBSCAN (Euclidean) over the sparse k-NN distance graph of `x`."""
+    """HDBSCAN (Euclidean) over the sparse k-NN distance graph of `x`.
+
+    `neighbours`: `knn(x, k)` when the caller has it already (grouping reuses it for attaching
+    left-out faces: one search of a million faces instead of two).
+
+    Example:
+        labels = hdbscan_labels(x, min_cluster_size=5, min_samples=3)
+    """
     n = len(x)
     if n < max(min_cluster_size, 2):
         return np.full(n, -1, np.int64)
-    ids, dist = knn(x, max(k, min_samples + 1))
+    ids, dist = neighbours if neighbours is not None else knn(x, max(k, min_samples + 1))
     graph = connect_components(knn_graph(ids, dist, n))
     # Core distance as hdbscan's sparse path defines it: the (min_samples+1)-th
     # nearest other face. The k-NN lists are sorted, so it is one column.
@@ -415,25 +256,6 @@ def anchor_votes(
         if int((voters == person).sum()) >= need[person]:
             winner[row], nearest[row] = person, float(d[0])
     return winner, nearest
-    persons, counts = np.unique(anchor_person, return_counts=True)
-    need = dict(zip(persons.tolist(), np.maximum(np.minimum(counts, votes), 2).tolist()))
-    k = min(k, len(anchor_x))
-    for start in range(0, n, block):
-        sim = x[start : start + block] @ anchor_x.T
-        sim[photos[start : start + block, None] == anchor_photos[None, :]] = -np.inf
-        top = np.argpartition(-sim, k - 1, axis=1)[:, :k] if k < sim.shape[1] else np.argsort(-sim, axis=1)[:, :k]
-        top_sim = np.take_along_axis(sim, top, axis=1)
-        order = np.argsort(-top_sim, axis=1)
-        top, top_sim = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sim, order, axis=1)
-        dist = np.sqrt(np.maximum(2.0 - 2.0 * top_sim, 0.0))
-        for row in range(len(top)):
-            if not dist[row, 0] <= threshold:  # also false for an anchor in the same photo only (inf)
-                continue
-            voters = anchor_person[top[row][np.isfinite(dist[row])]]
-            person = int(voters[0])
-            if int((voters == person).sum()) >= need[person]:
-                winner[start + row], nearest[start + row] = person, float(dist[row, 0])
-    return winner, nearest
 
 
 def one_join_per_photo(
@@ -481,7 +303,34 @@ class AttachRule:
     cap: float = 1.15
 
 
-def trim_loose(labels: Labels, x: npt.NDArray[np.float32], k: int = 4, limit: float = 1.06) -> Labels:
+class Fellows:
+    """How far each member of a group lies from its nearest fellow members, searched once per membership.
+
+    Trimming, the small-group merge and attaching each ask, group by group, for
+    the distance from every member to its k-th nearest fellow. Most groups keep
+    the same members from one step to the next, so one search per membership
+    serves all three (tens of thousands of groups at a million faces).
+    `x` is the array the labels index; memberships are sorted row arrays, as
+    `members_by_label` gives them.
+    """
+
+    def __init__(self, x: npt.NDArray[np.float32], k: int = 5) -> None:
+        self.x, self.k = x, k
+        self._found: dict[bytes, npt.NDArray[np.float32]] = {}
+
+    def kth(self, members: npt.NDArray[np.intp], k: int) -> npt.NDArray[np.float32]:
+        """Each member's distance to its k-th nearest fellow (the last there is, in a group of k or fewer)."""
+        key = np.asarray(members, np.int64).tobytes()
+        dist = self._found.get(key)
+        if dist is None or dist.shape[1] < min(k, len(members) - 1):
+            dist = knn(self.x[members], min(max(k, self.k), len(members) - 1))[1]
+            self._found[key] = dist
+        return dist[:, min(k, len(members) - 1) - 1]
+
+
+def trim_loose(
+    labels: Labels, x: npt.NDArray[np.float32], k: int = 4, limit: float = 1.06, fellows: Fellows | None = None,
+) -> Labels:
     """Members whose k-th nearest fellow member is farther than `limit` become noise.
 
     HDBSCAN with a minimum of five drags people seen two to four times into the
@@ -493,27 +342,26 @@ def trim_loose(labels: Labels, x: npt.NDArray[np.float32], k: int = 4, limit: fl
     Example:
         labels = trim_loose(labels, x)
     """
+    fellows = fellows if fellows is not None else Fellows(x, k)
     out = labels.copy()
     for members in members_by_label(labels):
-        if len(members) < 2:
-            continue
-        _, dist = knn(x[members], min(k, len(members) - 1))
-        out[members[dist[:, -1] > limit]] = -1
+        if len(members) >= 2:
+            out[members[fellows.kth(members, k) > limit]] = -1
     return out
 
 
-def group_reach(labels: Labels, x: npt.NDArray[np.float32], k: int = 5, q: float = 0.9) -> npt.NDArray[np.float64]:
+def group_reach(
+    labels: Labels, x: npt.NDArray[np.float32], k: int = 5, q: float = 0.9, fellows: Fellows | None = None,
+) -> npt.NDArray[np.float64]:
     """Per label: the `q` quantile of its members' distance to their k-th nearest fellow member (NaN if under 2)."""
+    fellows = fellows if fellows is not None else Fellows(x, k)
     groups = members_by_label(labels)
     reach = np.full(len(groups), np.nan)
     for c, members in enumerate(groups):
         if len(members) >= 2:
-            _, dist = knn(x[members], min(k, len(members) - 1))
-            reach[c] = float(np.quantile(dist[:, -1], q))
+            reach[c] = float(np.quantile(fellows.kth(members, k), q))
     return reach
 
-
-Neighbours = tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]  # knn's (ids, distances), sorted nearest first
 
 # How many nearest faces a left-out face looks among for its grouped neighbours: found once for
 # every face (exact up to 20,000 faces, the inverted-file index beyond), so attaching stays
@@ -571,6 +419,7 @@ def _apply(labels: Labels, photos: npt.NDArray[np.int64], rows, winner, nearest)
 def attach_faces(
     labels: Labels, x: npt.NDArray[np.float32], photos: npt.NDArray[np.int64], eligible: npt.NDArray[np.bool_],
     rule: AttachRule = AttachRule(), iterations: int = 3, neighbours: Neighbours | None = None,
+    fellows: Fellows | None = None,
 ) -> Labels:
     """Unclustered eligible faces join a group when `rule` says the evidence is strong.
 
@@ -582,7 +431,7 @@ def attach_faces(
         labels = attach_faces(labels, x, photo_ids, np.ones(len(x), bool))
     """
     out = labels.copy()
-    reach = group_reach(labels, x, rule.k)
+    reach = group_reach(labels, x, rule.k, fellows=fellows)
     neighbours = neighbours if neighbours is not None else knn_of(x, np.flatnonzero((labels < 0) & eligible), ATTACH_SEARCH)
     for _ in range(iterations):
         candidates = np.flatnonzero((out < 0) & eligible)
@@ -595,7 +444,7 @@ def attach_faces(
 
 def merge_small_groups(
     labels: Labels, x: npt.NDArray[np.float32], photos: npt.NDArray[np.int64], below: int,
-    rule: AttachRule = AttachRule(), neighbours: Neighbours | None = None,
+    rule: AttachRule = AttachRule(), neighbours: Neighbours | None = None, fellows: Fellows | None = None,
 ) -> Labels:
     """A group of fewer than `below` faces joins a bigger group when every member would, unanimously.
 
@@ -616,7 +465,7 @@ def merge_small_groups(
     strict = AttachRule(rule.k, rule.k, rule.ratio, rule.floor, rule.cap)
     rows = np.flatnonzero(in_small)
     neighbours = neighbours if neighbours is not None else knn_of(x, rows, ATTACH_SEARCH)
-    winner, _ = _proposals(big_only, photos, rows, neighbours, strict, group_reach(big_only, x, rule.k))
+    winner, _ = _proposals(big_only, photos, rows, neighbours, strict, group_reach(big_only, x, rule.k, fellows=fellows))
     vote = dict(zip(rows.tolist(), winner.tolist()))
     out = labels.copy()
     for group in small.tolist():
@@ -644,7 +493,7 @@ def strict_small_groups(
     on each connected component of those short edges alone: the same groups
     as one run over all the faces, but a million-face library's quarter of a
     million left-out faces no longer go through one quadratic-memory run (14
-    minutes and 7.6 GB, issue 19). New labels follow the existing ones.
+    minutes and 7.6 GB when it did). New labels follow the existing ones.
 
     Example:
         labels = strict_small_groups(labels, x, photo_ids, passes)

@@ -14,8 +14,8 @@ DB_FILENAME = "facecluster.db"
 # Scan defaults. Evidence: docs/benchmarks.md.
 DETECTION_SIZE = 640  # YuNet input, longer side in pixels
 DETECTION_THRESHOLD = 0.6  # YuNet score; OpenCV's own default
-# Boxes smaller than this (shorter side, full-size pixels) are not stored or embedded. 16 until
-# issue 12: in the library run none of the 164 faces under 20 px (146 of groups/' 836) ever joined a
+# Boxes smaller than this (shorter side, full-size pixels) are not stored or embedded. Not 16 as it was,
+# because in the library run none of the 164 faces under 20 px (146 of groups/' 836) ever joined a
 # group (the quality score rates them 0), and grouping without them gave the same BCubed F
 # (benchmarks/quality.py --skip-below 20); each cost an embedding. docs/benchmarks.md.
 MIN_FACE_PIXELS = 20

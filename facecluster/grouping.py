@@ -30,12 +30,12 @@ from facecluster import config
 from facecluster.cluster import (
     ATTACH_SEARCH,
     AttachRule,
+    Fellows,
     anchor_votes,
     agglomerative_labels,
     attach_faces,
     drop_small,
     hdbscan_labels,
-    knn_of,
     match_groups,
     members_by_label,
     merge_small_groups,
@@ -49,6 +49,7 @@ from facecluster.errors import PeopleError, UsageProblem
 from facecluster.models import DEFAULT_PACK
 from facecluster.models.registry import SFACE_DISTANCES, Distances, distances
 from facecluster.naming_rules import clean_name
+from facecluster.neighbours import knn, knn_of, knn_of_reusing
 from facecluster.people import PersonChange, compare_people
 from facecluster.quality import thumb_quality
 from facecluster.store import GroupingInputs, Store
@@ -152,7 +153,8 @@ def plan_groups(data: GroupingInputs, options: GroupOptions) -> Plan:
         & (np.nan_to_num(qualities, nan=1.0) >= options.min_quality)
     )
     pool = np.flatnonzero(~excluded)
-    labels, clustered = cluster_pool(data.embeddings[pool], data.photo_ids[pool], passes[pool], options)
+    x = data.embeddings if len(pool) == n else data.embeddings[pool]  # a copy only when some faces are left out
+    labels, clustered = cluster_pool(x, data.photo_ids[pool], passes[pool], options)
     all_labels = np.full(n, -1, np.int64)
     all_labels[pool] = labels
     joined = _anchor_joins(data, all_labels, anchored, excluded, options)
@@ -178,24 +180,26 @@ def cluster_pool(x: np.ndarray, photos: np.ndarray, strong: np.ndarray, options:
     labels = np.full(len(x), -1, np.int64)
     first = max(options.min_faces, config.HDBSCAN_MIN_CLUSTER)
     rows = np.flatnonzero(strong)
+    # No copy when every face passes the gate: at a million faces each copy is 512 MB.
+    xs = x if len(rows) == len(x) else x[rows]
+    rule, d = attach_rule(options.distances), options.distances
+    fellows = Fellows(x, max(rule.k, d.trim_neighbour))
     if options.method == "hdbscan":
-        found = hdbscan_labels(x[rows], first, options.min_samples)
-        found = split_merged(found, x[rows], first, options.min_samples)
-        found = one_face_per_photo(found, photos[rows], x[rows])
-        found = trim_loose(found, x[rows], options.distances.trim_neighbour, options.distances.trim)
-        labels[rows] = drop_small(found, first)
-        # Nearest faces of every face left out so far, for the small-group merge and for attaching: found once.
-        neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
+        found_near = knn(xs, max(ATTACH_SEARCH, options.min_samples + 1))
+        found = hdbscan_labels(xs, first, options.min_samples, neighbours=found_near)
+        found = split_merged(found, xs, first, options.min_samples)
+        labels[rows] = one_face_per_photo(found, photos[rows], xs)
+        labels = drop_small(trim_loose(labels, x, d.trim_neighbour, d.trim, fellows), first)
+        neighbours = knn_of_reusing(x, np.flatnonzero(labels < 0), ATTACH_SEARCH, rows, found_near)
         if options.min_faces < first:
-            labels = strict_small_groups(labels, x, photos, strong, options.distances.small_group, options.min_faces, first - 1)
-            labels = merge_small_groups(labels, x, photos, first, attach_rule(options.distances), neighbours)
+            labels = strict_small_groups(labels, x, photos, strong, d.small_group, options.min_faces, first - 1)
+            labels = merge_small_groups(labels, x, photos, first, rule, neighbours, fellows)
     else:
-        found = agglomerative_labels(x[rows], options.threshold, options.min_faces)
-        found = one_face_per_photo(found, photos[rows], x[rows])
-        labels[rows] = drop_small(found, options.min_faces)
+        found = agglomerative_labels(xs, options.threshold, options.min_faces)
+        labels[rows] = drop_small(one_face_per_photo(found, photos[rows], xs), options.min_faces)
         neighbours = knn_of(x, np.flatnonzero(labels < 0), ATTACH_SEARCH)
     clustered = labels >= 0
-    labels = attach_faces(labels, x, photos, np.ones(len(x), bool), attach_rule(options.distances), neighbours=neighbours)
+    labels = attach_faces(labels, x, photos, np.ones(len(x), bool), rule, neighbours=neighbours, fellows=fellows)
     return drop_small(one_face_per_photo(labels, photos, x), options.min_faces), clustered
 
 

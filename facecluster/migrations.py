@@ -180,7 +180,7 @@ def m008_photo_queries(db: Database) -> None:
 
 @migrations()
 def m009_media_frames(db: Database) -> None:
-    # Issue 17: RAW files, videos, Live and Motion Photos (facecluster/sources/).
+    # RAW files, videos, Live and Motion Photos (facecluster/sources/).
     # photos.kind: what the file is (photo, motion, raw, video); NULL for rows from
     # before, which were all photos. faces.frame_ms: a video face's time in the video
     # (NULL for stills): "a person once per photo" becomes "once per frame".
@@ -200,7 +200,7 @@ def m009_media_frames(db: Database) -> None:
 
 @migrations()
 def m010_embeddings(db: Database) -> None:
-    # Issue 19: vectors per (face, embedder), so that another embedder can describe the same faces
+    # Vectors per (face, embedder), so that another embedder can describe the same faces
     # (`scan --embedder`) without new face ids: people, names, answers and history stay. Every face's
     # scan vector is copied in under its pack's name (a pack's own embedder bears the pack's name).
     # faces.embedding stays as the scan wrote it (docs/schema.md says why); the triggers keep the two

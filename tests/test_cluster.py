@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from facecluster import cluster
+from facecluster import cluster, neighbours
 from facecluster.cluster import (
     anchor_votes, one_join_per_photo,
-    drop_small, hdbscan_labels, knn, match_groups, one_face_per_photo, split_merged,
+    drop_small, hdbscan_labels, match_groups, one_face_per_photo, split_merged,
 )
+from facecluster.neighbours import knn
 from benchmarks.metrics import quality
 
 
@@ -39,7 +40,7 @@ def test_knn_exact_never_returns_self_and_is_sorted():
 def test_knn_ivf_finds_most_true_neighbours(monkeypatch):
     x, _ = blobs(unit(40, 16, seed=1), 25, spread=0.1)
     exact_ids, _ = knn(x, 5)
-    monkeypatch.setattr(cluster, "EXACT_KNN_LIMIT", 10)
+    monkeypatch.setattr(neighbours, "EXACT_KNN_LIMIT", 10)
     approx_ids, approx_dist = knn(x, 5)
     recall = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_ids, approx_ids)])
     assert recall > 0.9
@@ -49,19 +50,50 @@ def test_knn_ivf_finds_most_true_neighbours(monkeypatch):
 def test_knn_of_and_across_keep_their_contract_on_the_index_path(monkeypatch):
     x, _ = blobs(unit(40, 16, seed=1), 25, spread=0.1)
     exact_ids, _ = knn(x, 5)
-    exact_across, _ = cluster.knn_across(x[:300], x[300:], 5)
-    monkeypatch.setattr(cluster, "EXACT_KNN_LIMIT", 10)
+    exact_across, _ = neighbours.knn_across(x[:300], x[300:], 5)
+    monkeypatch.setattr(neighbours, "EXACT_KNN_LIMIT", 10)
     asked = np.array([3, 500, 999])
-    ids, dist = cluster.knn_of(x, asked, 5)
+    ids, dist = neighbours.knn_of(x, asked, 5)
     others = np.setdiff1d(np.arange(len(x)), asked)
     assert (ids[others] == -1).all() and np.isinf(dist[others]).all()
     assert (ids[asked] != asked[:, None]).all() and (np.diff(dist[asked], axis=1) >= -1e-6).all()
     assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_ids[asked], ids[asked])]) > 0.6
-    ids, dist = cluster.knn_across(x[:300], x[300:], 5)
+    ids, dist = neighbours.knn_across(x[:300], x[300:], 5)
     assert (np.diff(dist, axis=1) >= -1e-6).all() and np.isfinite(dist).all()
     assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(exact_across, ids)]) > 0.9
     # dist is the Euclidean distance of unit vectors to the row it names
     np.testing.assert_allclose(dist[:, 0], np.linalg.norm(x[:300] - x[300:][ids[:, 0]], axis=1), atol=1e-4)
+
+
+def test_knn_of_reusing_equals_a_fresh_search():
+    """Reusing the search among the strong rows gives what one search among all rows gives."""
+    x, _ = blobs(unit(20, 16, seed=4), 10, spread=0.1)
+    strong = np.flatnonzero(np.arange(len(x)) % 3 != 0)  # a third of the faces fail the quality gate
+    asked = np.array([0, 1, 2, 3, 99, 150, 199])  # strong and weak rows alike
+    fresh_ids, fresh_dist = neighbours.knn_of(x, asked, 6)
+    ids, dist = neighbours.knn_of_reusing(x, asked, 6, strong, knn(x[strong], 6))
+    np.testing.assert_allclose(dist[asked], fresh_dist[asked], atol=1e-5)
+    assert (ids[asked] == fresh_ids[asked]).mean() > 0.95  # equal but for ties
+    others = np.setdiff1d(np.arange(len(x)), asked)
+    assert (ids[others] == -1).all() and np.isinf(dist[others]).all()
+    # every row strong: nothing is searched again, the known lists come back
+    everyone = knn(x, 6)
+    ids, dist = neighbours.knn_of_reusing(x, asked, 6, np.arange(len(x)), everyone)
+    assert (ids[asked] == everyone[0][asked]).all()
+
+
+def test_fellows_answers_like_a_fresh_search_and_searches_each_membership_once(monkeypatch):
+    x, truth = blobs(unit(3, 16, seed=5), 8, spread=0.1)
+    members = np.flatnonzero(truth == 1)
+    fellows = cluster.Fellows(x, 5)
+    expected = knn(x[members], 4)[1][:, -1]
+    calls = []
+    real = cluster.knn
+    monkeypatch.setattr(cluster, "knn", lambda *a, **k: calls.append(1) or real(*a, **k))
+    np.testing.assert_allclose(fellows.kth(members, 4), expected)
+    np.testing.assert_allclose(fellows.kth(members, 5), knn(x[members], 5)[1][:, -1])
+    assert len(calls) == 1
+    assert len(fellows.kth(members[:3], 5)) == 3  # a group of three: each member's farthest fellow
 
 
 def test_hdbscan_finds_separated_people():

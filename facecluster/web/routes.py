@@ -283,7 +283,7 @@ def group():
     return render_template("changes.html", result=result)
 
 
-# ---- suggestions, faces in no group, drawn faces (issue 20) ---------------------------------------
+# ---- suggestions, faces in no group, drawn faces ---------------------------------------------------
 
 
 @bp.get("/suggestions")
