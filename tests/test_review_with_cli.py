@@ -30,7 +30,7 @@ from tests.test_reliability import named_library
 
 ROUNDS = 200
 GROUP_EVERY = 25  # a `group` in the terminal between two clicks, this often
-FRESH_EVERY = 10  # a brand-new `python -m facecluster` process this often; the other rounds use one long-lived terminal
+FRESH_EVERY = 20  # a brand-new `python -m facecluster` process this often; the other rounds use one long-lived terminal
 
 # A "terminal": runs one facecluster command line per input line, each in the CLI's own way (it
 # opens the database, acts, closes it), and answers with its exit status and output. A separate
