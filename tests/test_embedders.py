@@ -26,21 +26,7 @@ from facecluster.faces import detect_faces
 from facecluster.store import Store, blob_to_embedding
 from tests.conftest import FACEDATA
 from tests.mediagen import encode_video
-
-# Every row a user owns; compared whole before and after.
-USER_ROWS = {
-    "faces": "SELECT id, photo_id, model, person_id, assigned FROM faces ORDER BY id",
-    "people": "SELECT * FROM people ORDER BY id",
-    "face_rejections": "SELECT * FROM face_rejections ORDER BY face_id, person_id",
-    "cannot_links": "SELECT * FROM cannot_links ORDER BY person_a, person_b",
-    "actions": "SELECT * FROM actions ORDER BY id",
-}
-
-
-def user_rows(db: Path) -> dict[str, list[tuple]]:
-    with closing(sqlite3.connect(db)) as conn:
-        return {table: conn.execute(sql).fetchall() for table, sql in USER_ROWS.items()}
-
+from benchmarks.reembed import user_rows  # every row a user owns, compared whole before and after
 
 def run(db: Path, *args: str):
     return CliRunner().invoke(cli, ["--db", str(db), *args], catch_exceptions=False)
