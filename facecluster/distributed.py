@@ -77,18 +77,23 @@ def chunk_size(files: int, workers: int) -> int:
     return max(1, min(CHUNK_FILES, files // (workers * 4)))
 
 
-def in_chunks(items, size: int):
+def in_chunks(items, size: int, weight=None, fill: int = 0, most: int = 64):
     """Lists of `size` items (the last one shorter).
+
+    With `weight` (an item's size in bytes) and `fill`, a list of small items
+    keeps growing until their weights add up to `fill`, up to `most` items: a
+    task per tiny file costs more in passing it to a worker than reading it.
 
     Example:
         list(in_chunks(range(5), 2))  # [[0, 1], [2, 3], [4]]
     """
-    chunk = []
+    chunk, total = [], 0
     for item in items:
         chunk.append(item)
-        if len(chunk) == size:
+        total += weight(item) if weight else fill
+        if len(chunk) >= most or (len(chunk) >= size and total >= fill):
             yield chunk
-            chunk = []
+            chunk, total = [], 0
     if chunk:
         yield chunk
 

@@ -24,6 +24,9 @@ from facecluster.records import FileResult
 from facecluster.scan_file import analyse_stream
 from facecluster.scan_options import ScanOptions
 
+# A task of files holds at least this many bytes (or 64 files): see _in_processes.
+TASK_BYTES = 64 * 1024
+
 _worker_pack: ModelPack | None = None
 _worker_options: ScanOptions | None = None
 
@@ -118,7 +121,11 @@ def _in_processes(items, count: int, jobs: int, options: ScanOptions, shipped: M
     # one, which pays only where a core is free for it: with a worker on every
     # core, runs of 4 or 8 files were 5 % slower than single files on the
     # 196-photo mix (uneven ends), so there each task is one file.
-    chunks = in_chunks(items, chunk_size(count, jobs) if jobs < config.default_jobs() else 1)
+    # Tiny files are the exception: one task each, passing them to a worker cost more than reading
+    # them (10,000 8x8 PNGs: 7.2 s with two workers against 3.1 s in one process), so a task
+    # takes files until they hold TASK_BYTES (docs/benchmarks.md, "Tasks of tiny files").
+    size = chunk_size(count, jobs) if jobs < config.default_jobs() else 1
+    chunks = in_chunks(items, size, weight=lambda item: item[0].size, fill=TASK_BYTES)
     in_flight: set = set()
     try:
         while True:

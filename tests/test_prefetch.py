@@ -40,6 +40,11 @@ def test_full_draft_gives_the_same_size_as_before(astronaut):
 def test_chunks():
     assert list(in_chunks(range(5), 2)) == [[0, 1], [2, 3], [4]]
     assert list(in_chunks([], 3)) == []
+    # tiny items fill a task up to `fill` bytes (at most `most` items); a big one is a task alone
+    sizes = [10, 10, 10, 10, 100, 10, 10]
+    assert list(in_chunks(sizes, 1, weight=lambda s: s, fill=30)) == [[10, 10, 10], [10, 100], [10, 10]]
+    assert list(in_chunks([1] * 5, 1, weight=lambda s: s, fill=100, most=2)) == [[1, 1], [1, 1], [1]]
+    assert list(in_chunks([500, 500], 1, weight=lambda s: s, fill=30)) == [[500], [500]]
     assert chunk_size(9, 2) == 1  # few files: every worker still gets several tasks
     assert chunk_size(24, 2) == 3
     assert chunk_size(100_000, 8) == CHUNK_FILES
