@@ -88,7 +88,7 @@ def build(folder: Path) -> dict[str, str]:
     write("gif_30000.gif", encode(Image.new("P", (30000, 30000)), "GIF"), "over the 200 MP limit")
     write("jpeg_12000.jpg", encode(Image.new("RGB", (12000, 12000), (120, 100, 90)), "JPEG", quality=50))  # drafted
     # Progressive JPEGs are decoded from all their coefficients at full size, whatever the draft
-    # scale: 6 bytes a pixel at 4:4:4, 3 at 4:2:0, 2 for greys. Issue 16's file: 2.4 MB on disk,
+    # scale: 6 bytes a pixel at 4:4:4, 3 at 4:2:0, 2 for greys. The reported file: 2.4 MB on disk,
     # 1,185 MB to decode before the budget covered JPEG.
     side_200mp = 14142  # 199.99 MP, just under the pixel limit
     ramp = Image.linear_gradient("L")

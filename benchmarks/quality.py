@@ -13,7 +13,7 @@ the minimum, groups holding a person twice in a photo, groups mostly below
 the quality gate, the share of faces left unclustered, and the precision of
 the faces that joined a group after clustering (attach_faces).
 
-The small-people set (issue 8): the same library, but every identity of
+The small-people set: the same library, but every identity of
 celebrity17, lfw_subset and celebrity_extras keeps only 2 to 4 of its photos
 (drawn at random per seed). Printed: the share of those identities that get
 a group of their own (at least two of their faces, and the most of the
@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--alone", action="store_true", help="also group each identity set on its own")
     parser.add_argument("--no-scan", action="store_true", help="use the database as it is (already scanned)")
     parser.add_argument("--skip-below", type=float, default=0.0,
-                        help="issue 12 item 2: group as if faces whose shorter side is under this many pixels had not been embedded")
+                        help="group as if faces whose shorter side is under this many pixels had not been embedded")
     args = parser.parse_args()
     root = Path(args.facedata)
     if not root.is_dir():
@@ -215,6 +215,8 @@ def main() -> None:
         if photo not in largest or size > data.sizes[largest[photo]]:
             largest[photo] = row
     scored = {row for row in largest.values() if face_set[row] not in DISTRACTORS and identity[row]}
+    if not scored:  # the database's photos lie elsewhere: every score would be empty
+        sys.exit(f"no photo of {args.db} lies under {root}; pass --facedata with the folder that was scanned")
     sets = sorted({face_set[r] for r in scored})
     per_identity = {s: collections.Counter(identity[r] for r in scored if face_set[r] == s) for s in sets}
 

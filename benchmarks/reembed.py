@@ -1,4 +1,4 @@
-"""Re-embedding a scanned library with another embedder keeps every user row (issue 19).
+"""Re-embedding a scanned library with another embedder keeps every user row.
 
 On a COPY of a scanned database (default /tmp/base/db, a scan of all of ../shared/facedata made
 by older code; its photos under /tmp/base/lib): open it (the store migrates it: embeddings table),
