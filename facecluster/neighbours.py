@@ -125,8 +125,9 @@ def _by_cell(index, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     import faiss  # already loaded by _ivf_index
 
     lists = index.invlists
+    cells = [c for c in range(index.nlist) if lists.list_size(c) > 0]  # an empty cell's ids pointer may be NULL
     order = np.concatenate(
-        [faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy() for c in range(index.nlist)] + [np.zeros(0, np.int64)],
+        [faiss.rev_swig_ptr(lists.get_ids(c), lists.list_size(c)).copy() for c in cells] + [np.zeros(0, np.int64)],
     )
     wanted = np.zeros(index.ntotal, bool)
     wanted[rows] = True

@@ -65,6 +65,16 @@ def test_knn_of_and_across_keep_their_contract_on_the_index_path(monkeypatch):
     np.testing.assert_allclose(dist[:, 0], np.linalg.norm(x[:300] - x[300:][ids[:, 0]], axis=1), atol=1e-4)
 
 
+def test_knn_ivf_with_empty_cells(monkeypatch):
+    """Many identical faces (a photo copied 100 times) leave most k-means cells empty; the search still answers."""
+    base = unit(20, 16, seed=6)
+    x = np.repeat(base, 100, axis=0)
+    monkeypatch.setattr(neighbours, "EXACT_KNN_LIMIT", 10)
+    ids, dist = neighbours.knn(x, 5)
+    assert (ids >= 0).all() and (dist < 0.01).all()  # each face's nearest are its copies
+    assert (ids // 100 == np.arange(len(x))[:, None] // 100).all()
+
+
 def test_knn_of_reusing_equals_a_fresh_search():
     """Reusing the search among the strong rows gives what one search among all rows gives."""
     x, _ = blobs(unit(20, 16, seed=4), 10, spread=0.1)
