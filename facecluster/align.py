@@ -46,6 +46,7 @@ def similarity_transform(src: npt.ArrayLike, dst: npt.ArrayLike) -> npt.NDArray[
 
 def align_face(image: npt.NDArray[np.uint8], landmarks: npt.ArrayLike, size: int = CROP_SIZE) -> npt.NDArray[np.uint8]:
     """Warp one face of `image` (h, w, 3) to a size x size crop given its five landmarks."""
+    # OpenCV is a large native library: loaded where a face is first warped, not on import
     import cv2
 
     template = ARCFACE_TEMPLATE * (size / CROP_SIZE)

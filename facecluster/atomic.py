@@ -310,6 +310,7 @@ class AtomicBatch:
 def _flush_file_systems(folders: set[Path], files: list[Path]) -> None:
     """Everything written so far on the file systems of `folders`, on the disk."""
     try:
+        # ctypes only for this one Linux call
         import ctypes
 
         syncfs = ctypes.CDLL(None, use_errno=True).syncfs

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from facecluster.neighbours import Neighbours, knn, knn_across, knn_graph, knn_of
 
@@ -87,6 +87,7 @@ def hdbscan_on_graph(graph: sp.csr_matrix, core: npt.NDArray[np.float64], min_cl
     over 6 GB for a million faces.
     """
     try:
+        # hdbscan's compiled internals load when grouping runs, not on import
         from hdbscan._hdbscan_linkage import label
         from hdbscan.hdbscan_ import _tree_to_labels
     except ImportError:  # a future hdbscan without these: the public, hungrier path
@@ -94,8 +95,6 @@ def hdbscan_on_graph(graph: sp.csr_matrix, core: npt.NDArray[np.float64], min_cl
 
         model = hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=1, metric="precomputed")
         return model.fit(graph).labels_.astype(np.int64)
-    from scipy.sparse.csgraph import minimum_spanning_tree
-
     upper = sp.triu(graph, k=1).tocoo()
     reach = np.maximum(upper.data.astype(np.float64), np.maximum(core[upper.row], core[upper.col]))
     mutual = sp.csr_matrix((reach, (upper.row, upper.col)), shape=graph.shape)
@@ -145,6 +144,7 @@ def agglomerative_labels(x: npt.NDArray[np.float32], threshold: float, min_clust
     linear instead of the n^2 of a full distance matrix. Clusters smaller than
     `min_cluster_size` become noise.
     """
+    # scikit-learn is slow to import; only the agglomerative method needs it
     from sklearn.cluster import AgglomerativeClustering
 
     n = len(x)

@@ -92,6 +92,7 @@ def register_heif() -> None:
     global _heif_registered
     if not _heif_registered:
         try:
+            # optional HEIF support, registered on first use
             from pillow_heif import register_heif_opener
 
             register_heif_opener()
@@ -473,6 +474,7 @@ def photo_info(source: bytes | BinaryIO, mtime: float) -> PhotoInfo:
     Example:
         info = photo_info(Path("IMG_1234.jpg").read_bytes(), os.stat("IMG_1234.jpg").st_mtime)
     """
+    # exifread loads with the first photo whose date is read, not when the module is imported
     import exifread
 
     # exifread reports "file has no EXIF" and the like through logging: not the user's concern.

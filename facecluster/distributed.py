@@ -19,6 +19,7 @@ Every worker must see the photos at the same paths as the scanning machine
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
@@ -100,8 +101,6 @@ def in_chunks(items, size: int, weight=None, fill: int = 0, most: int = 64):
 
 def check_installed() -> None:
     """A usage error, before any work, where Dask distributed is not installed."""
-    import importlib.util
-
     if importlib.util.find_spec("distributed") is None:
         raise UsageProblem(MISSING)
 
@@ -113,6 +112,7 @@ def connect(address: str):
         client = connect("tcp://scheduler:8786")
     """
     try:
+        # Dask is optional (the `dask` extra): loaded only for scan --dask
         from distributed import Client
     except ImportError:
         raise UsageProblem(MISSING) from None
@@ -136,6 +136,7 @@ def analyse_on_dask(address: str, items: Iterable[tuple[CrawlEntry, frozenset[st
     client = connect(address)
     queued: list = []
     try:
+        # Dask is optional (the `dask` extra): loaded only for scan --dask
         from distributed import as_completed
 
         threads = sum(client.nthreads().values())

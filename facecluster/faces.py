@@ -113,6 +113,7 @@ def _thumbs_and_quality(rgb: np.ndarray, boxes: np.ndarray, landmarks: list[list
 
 def face_thumbnail(rgb: np.ndarray, box: np.ndarray, size: int = config.THUMB_SIZE) -> bytes:
     """A square JPEG around the face, with some margin, about `size` pixels a side."""
+    # Pillow loads with the first thumbnail, not when the module is imported
     from PIL import Image
 
     x1, y1, x2, y2 = (float(v) for v in box)

@@ -57,6 +57,7 @@ def sharpness(gray: npt.NDArray[np.floating]) -> float:
     Example:
         sharpness(np.zeros((128, 128)))  # 0.0 (a flat image has no edges)
     """
+    # OpenCV is a large native library: loaded at the first face rated
     import cv2
 
     g = np.asarray(gray, np.float32)
@@ -78,6 +79,7 @@ def thumb_sharpness(jpeg: bytes | None) -> float:
     """
     if not jpeg:
         return 0.0
+    # Pillow loads with the first thumbnail rated
     from PIL import Image
 
     try:

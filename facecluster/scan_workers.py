@@ -54,6 +54,7 @@ def die_with_parent(parent_pid: int) -> None:
     """
     if sys.platform.startswith("linux"):
         try:
+            # ctypes only for this one Linux call
             import ctypes
 
             libc = ctypes.CDLL(None, use_errno=True)

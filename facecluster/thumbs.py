@@ -1,6 +1,6 @@
 """A face's thumbnail as both front-ends show it: the crop `scan` stored, made square.
 
-`scan.face_thumbnail` cuts a square with a margin around the face; at the
+`faces.face_thumbnail` cuts a square with a margin around the face; at the
 photo's edge that square is cut short, so the stored crop is narrower (or
 shorter) than it is tall (or wide). Shown as it is in a square frame, the
 face would sit off-centre or be cropped. Made square here, with a neutral
@@ -19,7 +19,7 @@ from PIL import Image
 from facecluster.store import ExportFace
 
 PAD = (238, 238, 238)  # the grey a thumbnail's frame shows while loading (review.css: background #eee)
-MARGIN = 1.4  # scan.face_thumbnail's square side over the box's longer side
+MARGIN = 1.4  # faces.face_thumbnail's square side over the box's longer side
 
 
 def square_thumbnail(data: bytes, face: ExportFace) -> bytes:

@@ -153,7 +153,7 @@ def test_read_only_commands_create_nothing(tmp_path, args):
 @pytest.mark.parametrize("args", [["export", "--json", "-"], ["export", "--csv", "-"], ["names", "--export", "-"],
                                   ["backup", "{tmp}/copy.db"], ["people"], ["info", "--json"]])
 def test_commands_that_only_read_never_create_a_database(tmp_path, args):
-    # `export --json -`, `names --export` and `backup` made a new empty database before issue 16.
+    # `export --json -`, `names --export` and `backup` once made a new empty database.
     db = tmp_path / "new.db"
     result = run(db, *[a.format(tmp=tmp_path) for a in args])
     assert sorted(p.name for p in tmp_path.iterdir()) == []
@@ -164,7 +164,7 @@ def test_commands_that_only_read_never_create_a_database(tmp_path, args):
 @pytest.mark.parametrize("args", [["people"], ["show", "1"], ["export", "--json", "-"], ["names", "--export", "-"],
                                   ["backup", "{tmp}/copy.db"]])
 def test_commands_that_only_read_leave_an_empty_file_empty(tmp_path, args):
-    # A read-only command on a 0-byte file wrote a whole schema into it before issue 16.
+    # A read-only command on a 0-byte file once wrote a whole schema into it.
     db = tmp_path / "empty.db"
     db.touch()
     result = run(db, *[a.format(tmp=tmp_path) for a in args])
@@ -187,7 +187,7 @@ def test_force_never_replaces_the_database_in_use(lib, tmp_path, args):
 
 
 def test_a_missing_folder_is_refused_not_made(tmp_path, monkeypatch):
-    # `--db /typo/x.db scan` made the folder and a new database in it before issue 16: a typo is an
+    # `--db /typo/x.db scan` once made the folder and a new database in it: a typo is an
     # error; only the default data folder is made (its first use).
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -196,7 +196,7 @@ def test_newer_database_one_line(db_path, fake_folder, fake_models):
     assert result.output.strip().startswith("Error: database") and "newer facecluster" in result.output
 
 
-# ---- issue 10/11: what is gone, bounds, odd files, output a script can read -------------------
+# ---- what is gone, bounds, odd files, output a script can read -------------------
 
 
 def name_first_face(db_path, photo_name, name):

@@ -311,7 +311,7 @@ def test_held_coefficients_follow_libjpegs_block_layout():
 
 
 def test_a_14100_pixel_progressive_jpeg_header_is_refused_at_the_default_budget():
-    # The hostile file of issue 16 (1,185 MB to decode) without its 2.4 MB of scans: the header decides.
+    # The reported hostile file (1,185 MB to decode) without its 2.4 MB of scans: the header decides.
     small = bytearray(encode(Image.new("RGB", (64, 64), (5, 5, 5)), "JPEG", progressive=True, subsampling=0))
     sof = small.find(b"\xff\xc2")
     small[sof + 5:sof + 9] = (14100).to_bytes(2, "big") * 2

@@ -1,4 +1,4 @@
-"""Embeddings per (face, embedder), the model registry, and `scan --embedder` re-embedding in place (issue 19)."""
+"""Embeddings per (face, embedder), the model registry, and `scan --embedder` re-embedding in place."""
 
 from __future__ import annotations
 

@@ -582,7 +582,7 @@ def test_scan_reads_names_from_our_sidecars_and_exiftools(library, tmp_path):
     assert HOSTILE in people and "Jerry" in people
     assert all("/Madonna/" in f["photo"] for f in people[HOSTILE]["faces"])
     assert str(jerry[0]) in [f["photo"] for f in people["Jerry"]["faces"]]
-    # One face named in a sidecar is one anchor: never a majority by itself (issue 20), so the other
+    # One face named in a sidecar is one anchor: never a majority by itself, so the other
     # Jerry faces stay a group of their own, which `suggest` offers as very likely Jerry.
     assert len(people["Jerry"]["faces"]) == 1, result.stdout
     offered = json.loads(ok(fresh, "suggest", "--for", "Jerry", "--json").stdout)["groups"]

@@ -337,7 +337,7 @@ print(json.dumps(results))
 
 
 def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path, fake_models):
-    # Before issue 16 every command said "cannot open database: disk I/O error" with 0 bytes free:
+    # Every command once said "cannot open database: disk I/O error" with 0 bytes free:
     # SQLite could not grow the -shm file, so not even `backup` could save the database elsewhere.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
@@ -363,8 +363,8 @@ def test_read_only_commands_work_on_a_full_disk(tmp_path, astronaut, t1_path, fa
 
 
 def test_later_exports_remove_what_a_killed_export_left_and_nothing_else(tmp_path, astronaut, t1_path, fake_models):
-    # A kill -9 between writing a sidecar's temporary file and renaming it left `.fc-XXXX.tmp` in
-    # the photo folder for ever before issue 16.
+    # A kill -9 between writing a sidecar's temporary file and renaming it once left `.fc-XXXX.tmp` in
+    # the photo folder for ever.
     library, db = named_library(tmp_path, astronaut, t1_path, copies=4, fake=True)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(gone.stdout)  # a process id that ran and ended
@@ -404,7 +404,7 @@ print(json.dumps([result.exit_code, result.output, sorted(os.listdir(disk))]))
 
 
 def test_a_backup_onto_a_disk_that_fills_leaves_nothing(tmp_path, astronaut, t1_path, fake_models):
-    # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) before issue 16.
+    # It left `.fc-XXXX.tmp-journal` (SQLite's rollback journal of the temporary copy) once.
     unshare = shutil.which("unshare")
     if unshare is None or subprocess.run([unshare, "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("unshare -rm is not available here (needs user namespaces to mount a small tmpfs)")
@@ -469,7 +469,7 @@ def test_prune_that_would_drop_names_asks_for_yes(tmp_path, astronaut, t1_path, 
 
 
 def test_prune_keeps_ignored_people_and_rejections_without_yes(tmp_path, fake_models):
-    # Before issue 16 only names were protected: an ignored group's faces were pruned silently and
+    # Only names were once protected: an ignored group's faces were pruned silently and
     # came back, when their folder did, as a new group nobody had ignored.
     library = fake_library(tmp_path / "library", copies=4)
     db = tmp_path / "faces.db"

@@ -1,4 +1,4 @@
-"""The review page's answers to suggestions and its actions on faces (issue 20): "same person?",
+"""The review page's answers to suggestions and its actions on faces: "same person?",
 "is this Alice?", giving faces, "not a person", and drawing a face the detector missed.
 
 The library is test_review's (pictures inside installed packages: 19 photos, 34 faces, 4 groups). In it

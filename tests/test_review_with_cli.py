@@ -5,7 +5,7 @@ that opened and closed any descriptor of the database file beside those connecti
 (once, `open()` read its header) dropped all of that process's POSIX locks on it: the next
 command in a terminal then believed it was the last user, checkpointed and deleted the
 `-wal` and `-shm` files under the server, and the database ended "malformed" within a
-few rounds (issue 16). Here a real server process and real command processes take turns.
+few rounds. Here a real server process and real command processes take turns.
 """
 
 from __future__ import annotations

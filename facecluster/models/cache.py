@@ -94,6 +94,7 @@ def _read(model_path: Path, meta_path: Path, key: str) -> bytes | None:
 
 
 def _ort_version() -> str:
+    # onnxruntime is heavy: loaded only when a cache key needs its version
     import onnxruntime
 
     return onnxruntime.__version__

@@ -55,6 +55,7 @@ def _fetch(name: str, folder: Path) -> Path:
     if Path(name).expanduser().is_dir():
         raise ModelError(f"no .onnx files in {folder}")
     try:
+        # insightface is an optional extra (non-commercial weights)
         from insightface.utils.storage import ensure_available
     except ImportError:
         raise ModelError(_MISSING) from None
@@ -71,6 +72,7 @@ def _fetch(name: str, folder: Path) -> Path:
 
 def _models_by_task(folder: Path) -> dict:
     try:
+        # insightface is an optional extra (non-commercial weights)
         from insightface.model_zoo import model_zoo
     except ImportError:
         raise ModelError(_MISSING) from None

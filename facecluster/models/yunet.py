@@ -58,6 +58,7 @@ class YuNetDetector(Detector):
 
     def prepare(self, rgb: npt.NDArray[np.uint8]) -> _Input:
         """The network's input for `rgb`: resized, BGR, padded (no model needed; any thread)."""
+        # OpenCV is a large native library: loaded where an image is first resized
         import cv2
 
         h, w = rgb.shape[:2]

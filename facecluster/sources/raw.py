@@ -114,6 +114,7 @@ def _not_raw(fp: BinaryIO, mtime: float, max_side: int, max_pixels: int) -> Stil
 
 def _preview(raw, flip: int, full_w: int, full_h: int, det_size: int, max_side: int, max_pixels: int) -> Decoded | None:
     """The embedded preview, upright and no larger than max_side, if it is big enough to detect faces in."""
+    # LibRaw (rawpy) loads only when a RAW file is read
     import rawpy
 
     try:
@@ -146,6 +147,7 @@ def _preview(raw, flip: int, full_w: int, full_h: int, det_size: int, max_side: 
 
 
 def _demosaic(raw, pixels: int, full_w: int, full_h: int, max_side: int, max_bytes: int) -> Decoded:
+    # LibRaw (rawpy) loads only when a RAW file is read
     import rawpy
 
     need = pixels * DEMOSAIC_BYTES_PER_PIXEL

@@ -129,6 +129,7 @@ def _open_and_sample(av, path, analyse_frame, max_frames, deadline, result, foun
 
 def _sample(container, stream, analyse_frame, max_frames, step, deadline, result, found, seen_ms) -> float | None:
     """Decode chosen keyframes and analyse them; the time of the last packet seen (None: none)."""
+    # FFmpeg (PyAV) loads only when a video is read
     import av
 
     ctx = stream.codec_context

@@ -147,6 +147,7 @@ def review_server(db_path: str | Path, port: int = 0):
     Example:
         server, url = review_server("library.db"); server.serve_forever()
     """
+    # Werkzeug's server: only `review` serves, so importing the app starts nothing
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class QuietHandler(WSGIRequestHandler):
