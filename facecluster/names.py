@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from facecluster.atomic import atomic_path, check_new_file, write_atomic
 from facecluster.errors import FaceclusterError, PeopleError
 from facecluster.geometry import iou
 from facecluster.files import FileTooBig, read_regular
-from facecluster.naming_rules import clean_name, is_text
+from facecluster.naming_rules import clean_name, portable_path
 from facecluster.store import Store
 
 FORMAT = "facecluster-names"
@@ -88,15 +87,6 @@ def export_names(store: Store, destination: Path | None, force: bool = False) ->
     if destination is not None:
         write_atomic(destination, json.dumps(document, ensure_ascii=False, indent=1) + "\n", overwrite=force)
     return document
-
-
-def portable_path(path: str) -> str:
-    """A path as text that is always valid UTF-8: bytes that are not UTF-8 become `\\xNN`.
-
-    Example:
-        portable_path(os.fsdecode(b"caf\\xe9.jpg")) == "caf\\\\xe9.jpg"
-    """
-    return os.fsencode(path).decode("utf-8", "backslashreplace") if not is_text(path) else path
 
 
 def import_names(store: Store, source: Path) -> ImportSummary:

@@ -2,14 +2,15 @@
 
 One check and tidy-up of a person's name (clean_name) wherever a name comes
 from (command line, name file, XMP, Picasa, the review page), one sort order
-(name_order), what counts as a group or face id, and how a count is written
-(plural). Low in the import graph so
+(name_order), what counts as a group or face id, and how a count, a path
+(portable_path) and a time in a video (clock) are written. Low in the import graph so
 that file formats (xmp.py), the store and the exports can use them without
 importing the people actions (people.py).
 """
 
 from __future__ import annotations
 
+import os
 import unicodedata
 
 from facecluster.errors import PeopleError
@@ -103,3 +104,22 @@ def plural(count: int, word: str, words: str | None = None) -> str:
         plural(1, "photo") == "1 photo"
     """
     return f"{count} {word if count == 1 else words or word + 's'}"
+
+
+def portable_path(path: str) -> str:
+    """A path as text that is always valid UTF-8: bytes that are not UTF-8 become `\\xNN`.
+
+    Example:
+        portable_path(os.fsdecode(b"caf\\xe9.jpg")) == "caf\\\\xe9.jpg"
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace") if not is_text(path) else path
+
+
+def clock(seconds: float) -> str:
+    """A time in a video as a person reads it.
+
+    Example:
+        clock(75.4)  # "1:15"
+    """
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"

@@ -19,8 +19,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from facecluster.naming_rules import plural
-from facecluster.sources.video import clock
+from facecluster.naming_rules import clock, plural
 from facecluster.store import ExportFace
 
 TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from facecluster.errors import DecodeError
+from facecluster.naming_rules import clock
 from facecluster.models.base import Detections
 from facecluster.records import Face
 from facecluster.sources import video
@@ -221,7 +222,7 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     cli_ok(db, "export", "--html", str(tmp_path / "site"))
     pages = "".join(p.read_text() for p in (tmp_path / "site").glob("*.html"))
     first = min(t for (clip, _), ts in found.items() if clip == "VID_2.mkv" for t in ts)
-    assert f'../lib/VID_2.mkv#t={first / 1000:g}"' in pages and f"▶ {video.clock(first / 1000)} · " in pages
+    assert f'../lib/VID_2.mkv#t={first / 1000:g}"' in pages and f"▶ {clock(first / 1000)} · " in pages
 
     # show carries the frame time: in its lines after the path, in --json as frame_time.
     cli_ok(db, "group")
@@ -233,7 +234,7 @@ def test_every_person_found_with_times_and_at_most_three_per_minute(tmp_path, pe
     assert in_video and all(isinstance(f["frame_time"], float) for f in in_video)
     assert all("frame_time" not in f for f in shown["faces"] if not f["photo"].endswith(("VID_1.mp4", "VID_2.mkv")))
     lines = cli_ok(db, "show", str(person)).stdout
-    assert f"VID_1.mp4 @ {video.clock(in_video[0]['frame_time'])}" in lines
+    assert f"VID_1.mp4 @ {clock(in_video[0]['frame_time'])}" in lines
     # A video's faces are regions of frames: no sidecar is written for the video, the stills get theirs.
     cli_ok(db, "name", str(person), "Someone")
     # photos --videos / --no-videos: the videos with Someone, and the stills alone.

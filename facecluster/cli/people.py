@@ -12,8 +12,7 @@ from rich.text import Text
 from facecluster.cli.command import command, open_store
 from facecluster.cli.output import _printable, _records, err, out
 from facecluster.drawn import DrawError, add_face, parse_box
-from facecluster.names import portable_path
-from facecluster.naming_rules import parse_id, plural
+from facecluster.naming_rules import clock, parse_id, plural, portable_path
 from facecluster.people import (
     answer_same,
     give_faces,
@@ -28,7 +27,6 @@ from facecluster.people import (
     unclustered,
     undo_last,
 )
-from facecluster.sources.video import clock
 from facecluster.store import Store
 from facecluster.suggestions import same_person_pairs, suggest
 

@@ -17,8 +17,8 @@ from facecluster.cli.command import command, open_store
 from facecluster.cli.output import _printable, _records, err, out
 from facecluster.identify import identify
 from facecluster.imports import FORMATS, import_any
-from facecluster.names import export_names, portable_path
-from facecluster.naming_rules import plural
+from facecluster.names import export_names
+from facecluster.naming_rules import plural, portable_path
 from facecluster.queries import PhotoQuery, find_photos
 
 

@@ -35,7 +35,7 @@ from facecluster import config
 from facecluster.atomic import AtomicBatch, claim_output_folder, write_atomic
 from facecluster.errors import FaceclusterError
 from facecluster.files import read_regular
-from facecluster.names import portable_path
+from facecluster.naming_rules import portable_path
 from facecluster.people import Page, paginate, people_cards, person_faces_page
 from facecluster.queries import faces_by_year
 from facecluster.store import ExportFace, PersonSummary, Store

@@ -13,7 +13,7 @@ import json
 from typing import TextIO
 
 from facecluster.export import collect
-from facecluster.names import portable_path
+from facecluster.naming_rules import portable_path
 from facecluster.store import ExportFace, Store
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

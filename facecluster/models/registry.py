@@ -3,7 +3,8 @@
 Adding a model is a row here (and, for a new family, a builder in models/__init__.py):
 its files and their sha256, its licence, its input size, and for an embedder the
 distances grouping, suggestions and `identify` use with its vectors, with the
-evidence that chose them. Nothing here loads a model or imports one.
+evidence that chose them. The opt-in insightface rows list no files: insightface
+fetches its own weights on first use. Nothing here loads a model or imports one.
 
 A pack (what `scan --model` names, and what each face row and person records) is a
 detector plus the embedder a scan runs with it. A database may later use another

@@ -36,6 +36,7 @@ from datetime import datetime
 import numpy as np
 
 from facecluster.errors import DecodeError, short_reason
+from facecluster.naming_rules import clock
 from facecluster.models.base import Detections
 from facecluster.records import Face
 
@@ -411,16 +412,6 @@ class _Track:
 
 def _goodness(face: Face) -> tuple[float, float]:
     return (face.quality if face.quality is not None else 0.0, face.score * face.size)
-
-
-def clock(seconds: float) -> str:
-    """A time in a video as a person reads it.
-
-    Example:
-        clock(75.4)  # "1:15"
-    """
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def _why(e: BaseException) -> str:
