@@ -27,6 +27,7 @@ from facecluster.neighbours import Neighbours, knn, knn_across, knn_graph, knn_o
 
 Labels = npt.NDArray[np.int64]
 
+
 def members_by_label(labels: Labels) -> list[npt.NDArray[np.intp]]:
     """Row indices of each cluster 0..max, in one sort (not one scan per cluster)."""
     clustered = np.flatnonzero(labels >= 0)

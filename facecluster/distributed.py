@@ -91,7 +91,7 @@ def in_chunks(items, size: int, weight=None, fill: int = 0, most: int = 64):
     chunk, total = [], 0
     for item in items:
         chunk.append(item)
-        total += weight(item) if weight else fill
+        total += weight(item) if weight else 0
         if len(chunk) >= most or (len(chunk) >= size and total >= fill):
             yield chunk
             chunk, total = [], 0

@@ -190,7 +190,7 @@ def cluster_pool(x: np.ndarray, photos: np.ndarray, strong: np.ndarray, options:
         found = split_merged(found, xs, first, options.min_samples)
         labels[rows] = one_face_per_photo(found, photos[rows], xs)
         labels = drop_small(trim_loose(labels, x, d.trim_neighbour, d.trim, fellows), first)
-        neighbours = knn_of_reusing(x, np.flatnonzero(labels < 0), ATTACH_SEARCH, rows, found_near)
+        neighbours = knn_of_reusing(x, np.flatnonzero(labels < 0), ATTACH_SEARCH, rows, found_near, xs)
         if options.min_faces < first:
             labels = strict_small_groups(labels, x, photos, strong, d.small_group, options.min_faces, first - 1)
             labels = merge_small_groups(labels, x, photos, first, rule, neighbours, fellows)

@@ -55,12 +55,8 @@ def _knn_among(x, rows, candidates, k, block: int = 1024):
         part = np.take_along_axis(part, order, axis=1)
         top = np.take_along_axis(top, order, axis=1)
         dist = np.sqrt(np.maximum(2.0 - 2.0 * top, 0.0))
-        ids = candidates[part]
-        if kk < k:  # fewer candidates than k: pad with "infinitely far"
-            ids = np.pad(ids, ((0, 0), (0, k - kk)), constant_values=-1)
-            dist = np.pad(dist, ((0, 0), (0, k - kk)), constant_values=np.inf)
-        out_i[start : start + len(r)] = ids
-        out_d[start : start + len(r)] = dist
+        # fewer candidates than k: padded with "infinitely far"
+        out_i[start : start + len(r)], out_d[start : start + len(r)] = _padded(candidates[part], dist, k)
     return out_i, out_d
 
 
@@ -228,10 +224,12 @@ def knn_graph(ids: npt.NDArray[np.int64], dist: npt.NDArray[np.float32], n: int)
 
 def knn_of_reusing(
     x: npt.NDArray[np.float32], asked: npt.NDArray[np.intp], k: int, known_rows: npt.NDArray[np.intp], known: Neighbours,
+    known_x: npt.NDArray[np.float32] | None = None,
 ) -> Neighbours:
     """`knn_of(x, asked, k)`, reusing a search already done among some of the rows.
 
-    `known` is `knn(x[known_rows], k)` (indices into `known_rows`). A row's k
+    `known` is `knn(x[known_rows], k)` (indices into `known_rows`), and
+    `known_x` is `x[known_rows]` where the caller has that copy already. A row's k
     nearest among all rows are the k nearest of two lists: its nearest among
     `known_rows` (found already, or searched here for an asked row outside
     them) and its nearest among the other rows (searched here). Grouping asks
@@ -254,7 +252,8 @@ def knn_of_reusing(
     out_d[asked[inside]] = dist
     outside = asked[~inside]
     if len(outside):
-        ids, dist = _padded(*knn_across(x[outside], x[known_rows], k), k)
+        base = known_x if known_x is not None else x[known_rows]
+        ids, dist = _padded(*knn_across(x[outside], base, k), k)
         out_i[outside], out_d[outside] = np.where(ids >= 0, known_rows[ids], -1), dist
     others = np.setdiff1d(np.arange(n), known_rows)
     if len(others):

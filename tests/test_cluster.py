@@ -83,6 +83,8 @@ def test_knn_of_reusing_equals_a_fresh_search():
     fresh_ids, fresh_dist = neighbours.knn_of(x, asked, 6)
     ids, dist = neighbours.knn_of_reusing(x, asked, 6, strong, knn(x[strong], 6))
     np.testing.assert_allclose(dist[asked], fresh_dist[asked], atol=1e-5)
+    given = neighbours.knn_of_reusing(x, asked, 6, strong, knn(x[strong], 6), x[strong])  # the caller's copy
+    assert (given[0] == ids).all() and (given[1] == dist).all()
     assert (ids[asked] == fresh_ids[asked]).mean() > 0.95  # equal but for ties
     others = np.setdiff1d(np.arange(len(x)), asked)
     assert (ids[others] == -1).all() and np.isinf(dist[others]).all()

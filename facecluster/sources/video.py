@@ -36,8 +36,8 @@ from datetime import datetime
 import numpy as np
 
 from facecluster.errors import DecodeError, short_reason
-from facecluster.naming_rules import clock
 from facecluster.models.base import Detections
+from facecluster.naming_rules import clock
 from facecluster.records import Face
 
 EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".3gp", ".3g2", ".mkv", ".avi", ".webm", ".mts", ".m2ts"})
